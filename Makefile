@@ -1,0 +1,53 @@
+# QAForge: `make run` serves the app with demo data; `make test` runs the whole suite. Both build .venv first.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+QAFORGE_PORT ?= 8000
+export DEBUG ?= 1
+
+# A Python >= 3.12 (Django 6 needs it): the newest found on PATH or under pyenv.
+PYTHON_CANDIDATES := python3.14 python3.13 python3.12 $(sort $(wildcard $(HOME)/.pyenv/versions/3.1[2-9]*/bin/python)) python3
+define find_python
+for c in $(PYTHON_CANDIDATES); do \
+  if command -v $$c >/dev/null 2>&1 && $$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then \
+    command -v $$c; break; fi; done
+endef
+
+.PHONY: run test bench lint format setup demo clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@if [ -x $(PY) ] && ! $(PY) -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then rm -rf $(VENV); fi
+	@if [ ! -x $(PY) ]; then \
+	  py="$$($(find_python))"; \
+	  if [ -z "$$py" ]; then echo "QAForge needs Python 3.12 or newer and none was found (tried: $(PYTHON_CANDIDATES)). Install one, e.g. 'pyenv install 3.13'." >&2; exit 1; fi; \
+	  echo "Creating $(VENV) with $$py"; "$$py" -m venv $(VENV); fi
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+setup: $(VENV)/.installed
+
+run: setup
+	$(PY) manage.py migrate --no-input
+	$(PY) manage.py collectstatic --no-input --verbosity 0
+	$(PY) manage.py demo
+	@echo "QAForge is starting at http://$(HOST):$(QAFORGE_PORT)/  (web server and worker; Ctrl-C stops both)"
+	HOST=$(HOST) QAFORGE_PORT=$(QAFORGE_PORT) $(VENV)/bin/honcho start --no-prefix -f Procfile
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) bench/generation.py
+	$(PY) bench/jobs.py
+	$(PY) bench/sse.py
+
+lint: setup
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff check --fix . && $(VENV)/bin/ruff format .
+
+clean:
+	rm -rf $(VENV) data/*.sqlite3* data/staticfiles

@@ -1,0 +1,121 @@
+"""Generation jobs and the suggested test cases they produce, until a QA lead saves them into a story's suite."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+from stories.models import Priority, TestType, UserStory
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    READY = "ready", "Ready to review"
+    FAILED = "failed", "Failed"
+    SAVED = "saved", "Saved"
+    DISCARDED = "discarded", "Discarded"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
+FINISHED_STATUSES = (JobStatus.READY, JobStatus.FAILED, JobStatus.SAVED, JobStatus.DISCARDED, JobStatus.CANCELLED)
+
+
+class GenerationJob(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    story = models.ForeignKey(UserStory, on_delete=models.CASCADE, related_name="generation_jobs")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    # What was asked for.
+    test_cases = models.PositiveSmallIntegerField(default=5)
+    scenarios_per_test = models.PositiveSmallIntegerField(default=3)
+    test_types = models.JSONField(default=list)
+
+    # What ran.
+    generator = models.CharField(max_length=20, blank=True)
+    model = models.CharField(max_length=100, blank=True)
+
+    status = models.CharField(max_length=12, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
+    progress = models.PositiveSmallIntegerField(default=0)
+    phase = models.CharField(max_length=100, blank=True)
+    batches_done = models.PositiveSmallIntegerField(default=0)
+    batches_total = models.PositiveSmallIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+    warning = models.TextField(blank=True)
+    report = models.JSONField(default=dict, blank=True)
+
+    queued_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Bumped by every write (including queryset.update calls, which set it explicitly): the live-updates watcher
+    # reads "jobs changed since T" through this index.
+    updated_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    task_id = models.CharField(max_length=64, blank=True)
+    # The run that currently holds the job (a lease renewed by the heartbeat); a second delivery of the same task
+    # sees a fresh heartbeat under another token and stops.
+    run_token = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        ordering = ["-queued_at"]
+        indexes = [models.Index(fields=["story", "-queued_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.story.key} · {self.get_status_display()}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("generation:job_status", args=[self.pk])
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def total_scenarios(self) -> int:
+        return self.test_cases * self.scenarios_per_test
+
+    def save(self, *args, **kwargs) -> None:
+        self.updated_at = timezone.now()
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "updated_at"}
+        super().save(*args, **kwargs)
+
+
+class BatchCheckpoint(models.Model):
+    """One finished batch of a running job, kept so a re-delivered task only requests the batches still missing."""
+
+    job = models.ForeignKey(GenerationJob, on_delete=models.CASCADE, related_name="checkpoints")
+    index = models.PositiveSmallIntegerField()
+    result = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["job", "index"]
+        constraints = [models.UniqueConstraint(fields=["job", "index"], name="one_checkpoint_per_batch")]
+
+
+class SuggestedTestCase(models.Model):
+    """A test case the generator suggested; it belongs to its job until the lead saves it into the story."""
+
+    job = models.ForeignKey(GenerationJob, on_delete=models.CASCADE, related_name="suggestions")
+    position = models.PositiveSmallIntegerField(default=0)
+    title = models.CharField(max_length=300)
+    objective = models.TextField(blank=True)
+    preconditions = models.TextField(blank=True)
+    test_type = models.CharField(max_length=20, choices=TestType.choices, default=TestType.FUNCTIONAL)
+    priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.MEDIUM)
+    # [{"name": str, "steps": str, "tags": [str]}], in order; validated Gherkin when the engine returned them.
+    scenarios = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["job", "position", "id"]
+
+    def __str__(self) -> str:
+        return self.title

@@ -1,0 +1,169 @@
+"""Projects, user stories and the test suites (test cases made of Gherkin scenarios) that QAForge builds for them."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.urls import reverse
+
+from stories import gherkin
+
+project_key_validator = RegexValidator(
+    r"^[A-Z][A-Z0-9_]{0,19}$", "Use 1–20 capital letters, digits or underscores, starting with a letter (e.g. SHOP)."
+)
+story_key_validator = RegexValidator(
+    r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,49}$", "Use letters, digits, '-', '_' or '.' (e.g. SHOP-12)."
+)
+
+
+class Priority(models.TextChoices):
+    HIGHEST = "highest", "Highest"
+    HIGH = "high", "High"
+    MEDIUM = "medium", "Medium"
+    LOW = "low", "Low"
+    LOWEST = "lowest", "Lowest"
+
+
+class Project(models.Model):
+    key = models.CharField(max_length=20, unique=True, validators=[project_key_validator])
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return f"{self.key} — {self.name}"
+
+
+class UserStory(models.Model):
+    class Status(models.TextChoices):
+        BACKLOG = "backlog", "Backlog"
+        TODO = "todo", "To do"
+        IN_PROGRESS = "in_progress", "In progress"
+        IN_REVIEW = "in_review", "In review"
+        DONE = "done", "Done"
+
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.SET_NULL, related_name="stories")
+    key = models.CharField(max_length=50, unique=True, validators=[story_key_validator])
+    title = models.CharField(max_length=300)
+    description = models.TextField(blank=True, help_text="As a … I want … so that …")
+    acceptance_criteria = models.JSONField(default=list, blank=True, help_text="Ordered list, one criterion per item.")
+    priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.MEDIUM)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.TODO)
+    labels = models.JSONField(default=list, blank=True)
+    external_url = models.URLField(blank=True, max_length=500)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["project__key", "key"]
+        verbose_name_plural = "user stories"
+        indexes = [models.Index(fields=["title"])]
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.title}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("stories:detail", args=[self.key])
+
+    def clean(self) -> None:
+        if not isinstance(self.acceptance_criteria, list) or not all(
+            isinstance(c, str) for c in self.acceptance_criteria
+        ):
+            raise ValidationError({"acceptance_criteria": "Acceptance criteria must be a list of texts."})
+        self.acceptance_criteria = [c.strip() for c in self.acceptance_criteria if c.strip()]
+        if not isinstance(self.labels, list):
+            raise ValidationError({"labels": "Labels must be a list."})
+
+
+class TestType(models.TextChoices):
+    FUNCTIONAL = "FUNCTIONAL", "Functional"
+    UI = "UI", "UI"
+    API = "API", "API"
+    INTEGRATION = "INTEGRATION", "Integration"
+    SECURITY = "SECURITY", "Security"
+    PERFORMANCE = "PERFORMANCE", "Performance"
+    ACCESSIBILITY = "ACCESSIBILITY", "Accessibility"
+    REGRESSION = "REGRESSION", "Regression"
+
+
+class TestCase(models.Model):
+    __test__ = False  # not a pytest class
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        READY = "ready", "Ready"
+        OBSOLETE = "obsolete", "Obsolete"
+
+    story = models.ForeignKey(UserStory, on_delete=models.CASCADE, related_name="test_cases")
+    title = models.CharField(max_length=300)
+    objective = models.TextField(blank=True)
+    preconditions = models.TextField(blank=True)
+    test_type = models.CharField(max_length=20, choices=TestType.choices, default=TestType.FUNCTIONAL)
+    priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.MEDIUM)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    source_job = models.ForeignKey(
+        "generation.GenerationJob",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="saved_test_cases",
+        help_text="The generation job this test case was saved from, if any.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["story", "id"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("stories:detail", args=[self.story.key]) + f"#test-case-{self.pk}"
+
+    def feature_text(self) -> str:
+        """This test case as a valid .feature file."""
+        description = "\n".join(
+            line for line in (self.objective, f"Preconditions: {self.preconditions}" if self.preconditions else "") if line
+        )
+        return gherkin.feature_text(
+            self.title,
+            [s.as_text() for s in self.scenarios.all()],
+            description=description,
+            tags=[f"@{self.test_type.lower()}", f"@{self.story.key}"],
+        )
+
+
+class Scenario(models.Model):
+    test_case = models.ForeignKey(TestCase, on_delete=models.CASCADE, related_name="scenarios")
+    position = models.PositiveIntegerField(default=0)
+    name = models.CharField(max_length=300)
+    steps = models.TextField(help_text="Gherkin steps, one per line: Given … When … Then …")
+    tags = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["test_case", "position", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def as_text(self) -> gherkin.ScenarioText:
+        return gherkin.ScenarioText(self.name, self.steps, list(self.tags))
+
+    def clean(self) -> None:
+        self.steps = gherkin.normalise_steps(self.steps or "")
+        self.tags = gherkin.clean_tags(self.tags or [])
+        problems = gherkin.scenario_problems(self.as_text())
+        if problems:
+            raise ValidationError({"steps": problems})
+
+    def save(self, *args, **kwargs) -> None:
+        # Scenarios are validated on every save, not only in forms: imports, admin and jobs all go through here.
+        self.full_clean(exclude=["test_case"])
+        super().save(*args, **kwargs)

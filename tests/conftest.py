@@ -1,0 +1,33 @@
+# Environment defaults for tests (DEBUG, SECRET_KEY, an empty GEMINI_API_KEY) are set by pytest-env in pyproject.toml,
+# because pytest-django imports the settings before any conftest runs.
+import pytest
+
+from tests import factories
+
+
+@pytest.fixture
+def user(db):
+    return factories.make_user("lead")
+
+
+@pytest.fixture
+def client_logged_in(client, user):
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def admin_user_logged_in(client, db):
+    admin = factories.make_user("admin", is_staff=True, is_superuser=True)
+    client.force_login(admin)
+    return client
+
+
+@pytest.fixture
+def project(db):
+    return factories.make_project(key="SHOP", name="Web shop")
+
+
+@pytest.fixture
+def story(project):
+    return factories.make_story(project=project, key="SHOP-12", title="Add items to the cart")

@@ -1,0 +1,59 @@
+"""Plain helpers that make rows for tests: make_story(**overrides) and friends."""
+
+from __future__ import annotations
+
+import itertools
+
+from django.contrib.auth import get_user_model
+
+from stories.models import Project, Scenario, TestCase, UserStory
+
+_seq = itertools.count(1)
+
+
+def make_user(username: str | None = None, password: str = "pass-1234-word", **overrides):
+    username = username or f"user{next(_seq)}"
+    user = get_user_model().objects.create_user(username=username, password=password, **overrides)
+    user.raw_password = password
+    return user
+
+
+def make_project(**overrides) -> Project:
+    n = next(_seq)
+    fields = {"key": f"P{n}", "name": f"Project {n}", "description": ""}
+    fields.update(overrides)
+    return Project.objects.create(**fields)
+
+
+def make_story(**overrides) -> UserStory:
+    n = next(_seq)
+    if "project" not in overrides:
+        overrides["project"] = make_project()
+    project = overrides["project"]
+    fields = {
+        "key": f"{project.key if project else 'ST'}-{n}",
+        "title": f"Shopper can do thing {n}",
+        "description": "As a shopper I want to do a thing so that I get value.",
+        "acceptance_criteria": [
+            "Given a signed-in shopper, when they add an item to the cart, then the cart shows 1 item",
+            "The cart holds at most 50 items",
+        ],
+    }
+    fields.update(overrides)
+    return UserStory.objects.create(**fields)
+
+
+def make_test_case(story: UserStory | None = None, scenarios: int = 1, **overrides) -> TestCase:
+    story = story or make_story()
+    fields = {"title": f"Test case {next(_seq)}", "objective": "Check the thing works."}
+    fields.update(overrides)
+    test_case = TestCase.objects.create(story=story, **fields)
+    for i in range(scenarios):
+        Scenario.objects.create(
+            test_case=test_case,
+            position=i,
+            name=f"Scenario {i + 1}",
+            steps="Given a signed-in shopper\nWhen they add an item to the cart\nThen the cart shows 1 item",
+            tags=["@smoke"],
+        )
+    return test_case
