@@ -9,4 +9,6 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("stories/", include("stories.urls")),
+    path("generation/", include("generation.urls")),
+    path("api/", include("generation.api_urls")),
 ]
