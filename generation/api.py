@@ -1,0 +1,110 @@
+"""JSON API for generation jobs: queue a story, read a job's status. Session auth; CSRF on POST."""
+
+from __future__ import annotations
+
+import json
+from functools import wraps
+
+from django.contrib.auth.decorators import login_not_required
+from django.http import JsonResponse
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from generation.models import GenerationJob
+
+
+class _LazyJobs:
+    # TEMP until generation.engine lands: importing it at module import would break every URL for now.
+    def __getattr__(self, name):
+        from generation import jobs as module
+
+        return getattr(module, name)
+
+
+jobs = _LazyJobs()
+
+
+def api_login_required(view):
+    """401 as JSON for anonymous callers (instead of the login redirect that pages get)."""
+
+    @login_not_required
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return JsonResponse({"error": "Log in first: this API uses your QAForge session."}, status=401)
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _read_options(request) -> dict:
+    if request.content_type == "application/json":
+        try:
+            data = json.loads(request.body or b"{}")
+        except ValueError as error:
+            return {"_error": f"The request body is not valid JSON ({error})."}
+        if not isinstance(data, dict):
+            return {"_error": "The request body must be a JSON object."}
+        types = data.get("test_types")
+    else:
+        data = request.POST
+        types = data.getlist("test_types") or None
+    if isinstance(types, str):
+        types = [t for t in types.replace(" ", "").split(",") if t]
+    options = {}
+    for name in ("test_cases", "scenarios_per_test"):
+        if data.get(name) not in (None, ""):
+            options[name] = data.get(name)
+    if types is not None:
+        options["test_types"] = [str(t).upper() for t in types]
+    return options
+
+
+def job_json(job: GenerationJob) -> dict:
+    def iso(value):
+        return value.isoformat() if value else None
+
+    return {
+        "id": str(job.pk),
+        "story": job.story.key,
+        "status": job.status,
+        "status_display": job.get_status_display(),
+        "progress": job.progress,
+        "message": job.phase,
+        "error": job.error or None,
+        "warning": job.warning or None,
+        "generator": job.generator,
+        "model": job.model or None,
+        "test_cases": job.test_cases,
+        "scenarios_per_test": job.scenarios_per_test,
+        "test_types": job.test_types,
+        "batches_done": job.batches_done,
+        "batches_total": job.batches_total,
+        "attempts": job.attempts,
+        "suggestions": job.suggestions.count() if job.status in ("ready", "saved") else 0,
+        "queued_at": iso(job.queued_at),
+        "started_at": iso(job.started_at),
+        "finished_at": iso(job.finished_at),
+        "status_url": reverse("api:job_status", args=[job.pk]),
+    }
+
+
+@api_login_required
+@require_POST
+def generate(request, key: str):
+    options = _read_options(request)
+    if "_error" in options:
+        return JsonResponse({"error": options["_error"]}, status=400)
+    try:
+        job, created = jobs.queue_generation(key, user=request.user, **options)
+    except jobs.QueueError as error:
+        return JsonResponse({"error": str(error)}, status=error.status)
+    return JsonResponse({**job_json(job), "created": created}, status=202)
+
+
+@api_login_required
+@require_GET
+def job_status(request, job_id):
+    job = get_object_or_404(GenerationJob.objects.select_related("story"), pk=job_id)
+    return JsonResponse(job_json(job))

@@ -59,6 +59,7 @@ class GenerationJob(models.Model):
     updated_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     task_id = models.CharField(max_length=64, blank=True)
+    worker = models.CharField(max_length=100, blank=True, help_text="host:pid of the run that holds the job")
     # The run that currently holds the job (a lease renewed by the heartbeat); a second delivery of the same task
     # sees a fresh heartbeat under another token and stops.
     run_token = models.CharField(max_length=32, blank=True)

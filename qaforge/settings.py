@@ -148,7 +148,8 @@ REDIS_URL = os.environ.get("REDIS_URL", "").strip()
 QAFORGE_WORKERS = env_int("QAFORGE_WORKERS", 8)
 QAFORGE_TASK_TIMEOUT = env_int("QAFORGE_TASK_TIMEOUT", 600)
 Q_CLUSTER = {
-    "name": os.environ.get("QAFORGE_QUEUE_NAME", "qaforge"),
+    # Parallel test processes (pytest-xdist) sharing one Redis must not take each other's tasks.
+    "name": os.environ.get("QAFORGE_QUEUE_NAME") or "qaforge" + os.environ.get("PYTEST_XDIST_WORKER", ""),
     "workers": QAFORGE_WORKERS,
     "timeout": QAFORGE_TASK_TIMEOUT,
     "retry": QAFORGE_TASK_TIMEOUT + 60,  # must exceed timeout, or a slow task is delivered twice
