@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 
 from stories import gherkin
@@ -39,6 +40,30 @@ class Project(models.Model):
         return f"{self.key} — {self.name}"
 
 
+class UserStoryQuerySet(models.QuerySet):
+    def with_test_case_count(self) -> UserStoryQuerySet:
+        """Annotate `test_case_count` with a correlated subquery: computed only for the rows a page shows,
+        without GROUP BY over the whole table."""
+        counts = (
+            TestCase.objects.filter(story=models.OuterRef("pk"))
+            .order_by()
+            .values("story")
+            .annotate(n=models.Count("pk"))
+            .values("n")
+        )
+        return self.annotate(test_case_count=Coalesce(models.Subquery(counts), 0))
+
+    def with_test_cases(self, has: bool) -> UserStoryQuerySet:
+        exists = models.Exists(TestCase.objects.filter(story=models.OuterRef("pk")))
+        return self.filter(exists if has else ~exists)
+
+    def search(self, text: str) -> UserStoryQuerySet:
+        text = text.strip()
+        if not text:
+            return self
+        return self.filter(models.Q(key__icontains=text) | models.Q(title__icontains=text))
+
+
 class UserStory(models.Model):
     class Status(models.TextChoices):
         BACKLOG = "backlog", "Backlog"
@@ -58,6 +83,8 @@ class UserStory(models.Model):
     external_url = models.URLField(blank=True, max_length=500)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = UserStoryQuerySet.as_manager()
 
     class Meta:
         ordering = ["project__key", "key"]
