@@ -128,6 +128,7 @@ STORAGES = {
 }
 
 SESSION_COOKIE_HTTPONLY = True
+CSRF_FAILURE_VIEW = "qaforge.views.csrf_failure"
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page (hx-headers on <body>), not the cookie
 
 # --- Generation -----------------------------------------------------------------------------------------------

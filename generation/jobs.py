@@ -1,0 +1,564 @@
+"""Generation jobs: queue, run, reap, cancel, review and save — the one workflow every caller goes through.
+
+The page, the JSON API, the `generate_tests` command and the admin all call these functions; the django-q2 task in
+`generation.tasks` is a thin entry point into `run_job`. Job state lives in the database so any process can read it.
+
+Durability rules (django-q2 delivers at least once, and the Redis broker loses a task whose worker dies):
+- a run claims its job with a conditional UPDATE (a lease renewed by a heartbeat); a second delivery stops at once;
+- every finished batch is checkpointed, so a re-run requests only the missing batches;
+- suggestions are written in one transaction by the lease holder, after deleting any earlier ones;
+- the reaper re-queues jobs whose heartbeat went stale or whose queue task vanished, up to a maximum of attempts.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+from django.db.models import F, OuterRef, Q, Subquery
+from django.utils import timezone
+
+from generation import engine
+from generation.models import ACTIVE_STATUSES, BatchCheckpoint, GenerationJob, JobStatus, SuggestedTestCase
+from stories import gherkin
+from stories.models import Scenario, TestCase, TestType, UserStory
+
+log = logging.getLogger("qaforge.jobs")
+
+TASK_FUNC = "generation.tasks.run_generation_job"
+QUEUE_UNREACHABLE = "Could not reach the job queue. Try again in a moment; if it persists, ask an admin to check the worker."
+WORKER_STOPPED = "The worker stopped responding (tried {attempts} times). Try again, or ask an admin to check the worker."
+
+
+class QueueError(Exception):
+    """A request for generation that cannot be queued; `str()` is the message for a person, `status` an HTTP hint."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+class JobStateError(QueueError):
+    """The job is not in a state that allows the action (e.g. saving a job that is still running)."""
+
+    def __init__(self, message: str):
+        super().__init__(message, status=409)
+
+
+@dataclass
+class SuggestionErrors(Exception):
+    """Reviewed suggestions that are not valid; nothing was saved. errors[suggestion_id][scenario_index] = problems."""
+
+    errors: dict[int, dict[int, list[str]]] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        count = sum(len(s) for s in self.errors.values())
+        return f"{count} scenario{'s' if count != 1 else ''} need{'s' if count == 1 else ''} fixing before saving."
+
+
+def _now():
+    return timezone.now()
+
+
+def _transition(job_id, message: str, **extra) -> None:
+    details = " ".join(f"{k}={v}" for k, v in extra.items())
+    log.info("job %s %s %s", job_id, message, details)
+
+
+# --- Queueing ---------------------------------------------------------------------------------------------------
+
+
+def _queue_task(job: GenerationJob) -> str:
+    """Put the job's task on the broker; any failure to reach the broker becomes QueueError."""
+    from django_q.tasks import async_task
+
+    try:
+        task_id = async_task(TASK_FUNC, str(job.pk), task_name=f"generate {job.story.key} {str(job.pk)[:8]}")
+    except Exception as error:  # redis.ConnectionError, OperationalError, …: the broker is not there
+        log.warning("job %s could not be queued: %s", job.pk, error.__class__.__name__)
+        raise QueueError(QUEUE_UNREACHABLE, status=503) from error
+    GenerationJob.objects.filter(pk=job.pk).update(task_id=task_id or "")
+    job.task_id = task_id or ""
+    return job.task_id
+
+
+def queue_generation(
+    story: UserStory | str,
+    *,
+    user=None,
+    test_cases: int = 5,
+    scenarios_per_test: int = 3,
+    test_types=("FUNCTIONAL", "UI"),
+    enqueue: bool = True,
+) -> tuple[GenerationJob, bool]:
+    """Validate, create the job and enqueue it once the transaction commits; return (job, created) at once.
+
+    A story that already has a queued or running job gets that job back (created=False). With enqueue=False the
+    caller runs the job itself (`generate_tests --inline`).
+    """
+    if isinstance(story, str):
+        key = story
+        story = UserStory.objects.select_related("project").filter(key=key).first()
+        if story is None:
+            raise QueueError(f"There is no story with the key {key!r}.", status=404)
+    if story.project_id is None:
+        raise QueueError("This story is not linked to a project. Link it to a project, then generate tests.")
+    try:
+        request = engine.GenerationRequest(
+            test_cases=int(test_cases),
+            scenarios_per_test=int(scenarios_per_test),
+            test_types=tuple(test_types or ()),
+        )
+    except (TypeError, ValueError) as error:
+        raise QueueError("Test cases and scenarios per test case must be whole numbers.") from error
+    problems = request.problems()
+    if problems:
+        raise QueueError(" ".join(problems))
+
+    generator = engine.active_generator()
+    created = False
+    try:
+        with transaction.atomic():
+            # Serialise requests for one story so two quick clicks give one job (SQLite IMMEDIATE already does).
+            UserStory.objects.select_for_update().filter(pk=story.pk).first()
+            job = GenerationJob.objects.filter(story=story, status__in=ACTIVE_STATUSES).order_by("-queued_at").first()
+            if job is None:
+                job = GenerationJob.objects.create(
+                    story=story,
+                    requested_by=user if getattr(user, "is_authenticated", False) else None,
+                    test_cases=request.test_cases,
+                    scenarios_per_test=request.scenarios_per_test,
+                    test_types=list(request.test_types),
+                    generator=generator["generator"],
+                    model=generator["model"],
+                    phase="Waiting for a worker",
+                )
+                created = True
+                if enqueue:
+                    transaction.on_commit(lambda: _queue_task(job))
+    except QueueError:
+        # The job was committed before the broker refused it: do not leave it stuck in Queued.
+        _finish(job.pk, JobStatus.FAILED, error=QUEUE_UNREACHABLE, only_if=ACTIVE_STATUSES)
+        raise
+    if created:
+        _transition(job.pk, "queued", story=story.key, generator=job.generator, scenarios=job.total_scenarios)
+    return job, created
+
+
+def requeue_job(job: GenerationJob) -> GenerationJob:
+    """Send a failed, cancelled or stuck job back to the queue (admin action); finished batches are kept."""
+    if job.status in (JobStatus.SAVED, JobStatus.DISCARDED):
+        raise JobStateError("A saved or discarded job cannot be queued again; generate anew instead.")
+    now = _now()
+    GenerationJob.objects.filter(pk=job.pk).update(
+        status=JobStatus.QUEUED,
+        error="",
+        run_token="",
+        phase="Waiting for a worker",
+        queued_at=now,
+        finished_at=None,
+        updated_at=now,
+    )
+    job.refresh_from_db()
+    try:
+        _queue_task(job)
+    except QueueError:
+        _finish(job.pk, JobStatus.FAILED, error=QUEUE_UNREACHABLE, only_if=ACTIVE_STATUSES)
+        raise
+    _transition(job.pk, "re-queued", story=job.story.key)
+    return job
+
+
+def cancel_job(job: GenerationJob) -> bool:
+    """Cancel a queued or running job; a running one stops after its current batch. False if it had already ended."""
+    changed = _finish(job.pk, JobStatus.CANCELLED, only_if=ACTIVE_STATUSES, phase="Cancelled")
+    if changed:
+        _transition(job.pk, "cancelled")
+    job.refresh_from_db()
+    return bool(changed)
+
+
+def discard_job(job: GenerationJob) -> bool:
+    """Throw away a finished job's suggestions (the lead decided not to keep them)."""
+    changed = _finish(job.pk, JobStatus.DISCARDED, only_if=(JobStatus.READY, JobStatus.FAILED, JobStatus.CANCELLED))
+    if changed:
+        SuggestedTestCase.objects.filter(job_id=job.pk).delete()
+        _transition(job.pk, "discarded")
+    job.refresh_from_db()
+    return bool(changed)
+
+
+def _finish(job_id, status: str, *, only_if, error: str | None = None, phase: str | None = None, **fields) -> int:
+    now = _now()
+    values = {"status": status, "finished_at": now, "updated_at": now, **fields}
+    if error is not None:
+        values["error"] = error
+    if phase is not None:
+        values["phase"] = phase
+    return GenerationJob.objects.filter(pk=job_id, status__in=only_if).update(**values)
+
+
+def latest_jobs_for(story_ids) -> dict[int, GenerationJob]:
+    """The latest job of each story, in one query: {story_id: job}."""
+    latest = GenerationJob.objects.filter(story=OuterRef("story")).order_by("-queued_at").values("pk")[:1]
+    jobs = GenerationJob.objects.filter(story_id__in=list(story_ids)).filter(pk=Subquery(latest))
+    return {job.story_id: job for job in jobs}
+
+
+# --- Running -------------------------------------------------------------------------------------------------------
+
+
+def _claim(job_id, token: str) -> bool:
+    """Take the lease: a queued job, or a running one whose holder stopped heartbeating. One UPDATE, so two
+    deliveries of the same task cannot both win."""
+    now = _now()
+    stale = now - timedelta(seconds=settings.QAFORGE_JOB_STALE_SECONDS)
+    claimable = Q(status=JobStatus.QUEUED) | (
+        Q(status=JobStatus.RUNNING) & (Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True))
+    )
+    return bool(
+        GenerationJob.objects.filter(claimable, pk=job_id).update(
+            status=JobStatus.RUNNING,
+            run_token=token,
+            attempts=F("attempts") + 1,
+            started_at=now,
+            heartbeat_at=now,
+            updated_at=now,
+            worker=f"{socket.gethostname()}:{os.getpid()}"[:100],
+            phase="Starting",
+            error="",
+        )
+    )
+
+
+class _Heartbeat(threading.Thread):
+    """Renews the lease every QAFORGE_HEARTBEAT_SECONDS, even while one long model call is in flight."""
+
+    def __init__(self, job_id, token: str):
+        super().__init__(daemon=True, name=f"heartbeat-{job_id}")
+        self.job_id, self.token = job_id, token
+        self.stopped = threading.Event()
+        self.lost = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stopped.wait(settings.QAFORGE_HEARTBEAT_SECONDS):
+                alive = GenerationJob.objects.filter(
+                    pk=self.job_id, run_token=self.token, status=JobStatus.RUNNING
+                ).update(heartbeat_at=_now())
+                if not alive:
+                    self.lost.set()  # cancelled, or another run took over: stop between batches
+                    return
+        finally:
+            connection.close()
+
+
+class _Run:
+    """Callbacks the engine calls (from worker threads) while one run of a job is in progress."""
+
+    PROGRESS_INTERVAL = 0.3  # seconds: at most a few progress writes a second
+
+    def __init__(self, job: GenerationJob, token: str, heartbeat: _Heartbeat):
+        self.job, self.token, self.heartbeat = job, token, heartbeat
+        self.lock = threading.Lock()
+        self.last_write = 0.0
+        self.last_check = 0.0
+        self.cancelled = False
+
+    def on_batch_done(self, batch, done: int, total: int) -> None:
+        try:
+            with self.lock:
+                with transaction.atomic():
+                    BatchCheckpoint.objects.get_or_create(
+                        job_id=self.job.pk, index=batch.index, defaults={"result": batch.to_dict()}
+                    )
+                    now_mono = time.monotonic()
+                    if done == total or now_mono - self.last_write >= self.PROGRESS_INTERVAL:
+                        self.last_write = now_mono
+                        GenerationJob.objects.filter(pk=self.job.pk, run_token=self.token).update(
+                            progress=min(99, round(100 * done / max(total, 1))),
+                            phase=f"Batch {done} of {total}",
+                            batches_done=done,
+                            batches_total=total,
+                            heartbeat_at=_now(),
+                            updated_at=_now(),
+                        )
+            log.info(
+                "job %s batch %s done (%s/%s) attempts=%s seconds=%.2f%s",
+                self.job.pk,
+                batch.index,
+                done,
+                total,
+                batch.attempts,
+                batch.seconds,
+                f" failed: {batch.error}" if batch.error else "",
+            )
+        finally:
+            connection.close()  # engine callbacks run on short-lived threads
+
+    def should_cancel(self) -> bool:
+        if self.cancelled or self.heartbeat.lost.is_set():
+            return True
+        now_mono = time.monotonic()
+        if now_mono - self.last_check < 0.5:
+            return False
+        self.last_check = now_mono
+        try:
+            still_ours = GenerationJob.objects.filter(
+                pk=self.job.pk, run_token=self.token, status=JobStatus.RUNNING
+            ).exists()
+        finally:
+            connection.close()
+        self.cancelled = not still_ours
+        return self.cancelled
+
+
+def run_job(job_id) -> str:
+    """Run one job to its end (ready, failed or cancelled). Safe to call twice: returns "skipped" when the job is
+    finished or another live run holds it."""
+    close_old_connections()
+    token = uuid.uuid4().hex
+    if not _claim(job_id, token):
+        status = GenerationJob.objects.filter(pk=job_id).values_list("status", flat=True).first()
+        _transition(job_id, "skipped", reason="missing" if status is None else f"status={status}")
+        return "skipped"
+    job = GenerationJob.objects.select_related("story__project").get(pk=job_id)
+    _transition(job.pk, "running", story=job.story.key, attempt=job.attempts, worker=job.worker)
+    started = time.monotonic()
+    done = {cp.index: engine.BatchResult.from_dict(cp.result) for cp in job.checkpoints.all()}
+    request = engine.GenerationRequest(
+        test_cases=job.test_cases, scenarios_per_test=job.scenarios_per_test, test_types=tuple(job.test_types)
+    )
+    heartbeat = _Heartbeat(job.pk, token)
+    heartbeat.start()
+    run = _Run(job, token, heartbeat)
+    try:
+        generator = engine.active_generator()
+        GenerationJob.objects.filter(pk=job.pk, run_token=token).update(
+            generator=generator["generator"], model=generator["model"], phase="Planning", updated_at=_now()
+        )
+        result = engine.generate(
+            engine.StorySnapshot.from_story(job.story),
+            request,
+            done=done,
+            on_batch_done=run.on_batch_done,
+            should_cancel=run.should_cancel,
+        )
+    except engine.Cancelled:
+        outcome = "cancelled"
+        _transition(job.pk, "stopped", reason="cancelled or lease lost")
+    except engine.EngineError as error:
+        outcome = "failed"
+        _finish(job.pk, JobStatus.FAILED, only_if=[JobStatus.RUNNING], error=str(error), phase="Failed", run_token="")
+        _transition(job.pk, "failed", error=str(error), seconds=f"{time.monotonic() - started:.2f}")
+    except Exception:
+        outcome = "failed"
+        log.exception("job %s crashed", job.pk)
+        _finish(
+            job.pk,
+            JobStatus.FAILED,
+            only_if=[JobStatus.RUNNING],
+            error="Generation stopped on an unexpected error; an admin can find the details in the worker log.",
+            phase="Failed",
+            run_token="",
+        )
+    else:
+        outcome = _store_result(job, token, result)
+        _transition(job.pk, outcome, seconds=f"{time.monotonic() - started:.2f}", suggestions=len(result.suggestions))
+    finally:
+        heartbeat.stopped.set()
+        heartbeat.join(timeout=5)
+    return outcome
+
+
+def _store_result(job: GenerationJob, token: str, result) -> str:
+    """Write the suggestions and the final state in one transaction, if this run still holds the job."""
+    with transaction.atomic():
+        current = GenerationJob.objects.select_for_update().filter(pk=job.pk, run_token=token).first()
+        if current is None or current.status != JobStatus.RUNNING:
+            return "stopped"
+        if result.error and not result.suggestions:
+            current.status = JobStatus.FAILED
+            current.error = result.error
+            current.phase = "Failed"
+        else:
+            # A retried run may find suggestions of an earlier run that died after writing them: replace, never add.
+            SuggestedTestCase.objects.filter(job=current).delete()
+            SuggestedTestCase.objects.bulk_create(
+                SuggestedTestCase(
+                    job=current,
+                    position=i,
+                    title=s.title[:300],
+                    objective=s.objective,
+                    preconditions=s.preconditions,
+                    test_type=s.test_type,
+                    priority=s.priority,
+                    scenarios=[{"name": sc.name, "steps": sc.steps, "tags": list(sc.tags)} for sc in s.scenarios],
+                )
+                for i, s in enumerate(result.suggestions)
+            )
+            current.status = JobStatus.READY
+            current.warning = result.warning or ""
+            current.phase = "Ready to review"
+            current.progress = 100
+        current.report = result.report
+        current.batches_total = result.batches_total
+        current.batches_done = result.batches_total
+        current.finished_at = _now()
+        current.run_token = ""
+        current.save()
+    return current.status
+
+
+# --- Reaping -------------------------------------------------------------------------------------------------------
+
+
+def _tasks_in_broker() -> set[str] | None:
+    """Ids of the tasks waiting in (or, for the ORM broker, held by) the broker; None if the broker can't be read."""
+    from django_q.brokers import get_broker
+    from django_q.conf import Conf
+    from django_q.models import OrmQ
+    from django_q.signing import SignedPackage
+
+    try:
+        broker = get_broker()
+        if Conf.ORM:
+            return {q.task_id() for q in OrmQ.objects.using(Conf.ORM).filter(key=broker.list_key)}
+        payloads = broker.connection.lrange(broker.list_key, 0, -1)
+        ids = set()
+        for payload in payloads:
+            try:
+                ids.add(SignedPackage.loads(payload)["id"])
+            except Exception:  # a payload we cannot read is not ours to judge
+                continue
+        return ids
+    except Exception as error:
+        log.warning("reaper could not read the queue: %s", error.__class__.__name__)
+        return None
+
+
+def reap_stale_jobs() -> dict[str, int]:
+    """Re-queue jobs whose worker died (stale heartbeat) or whose queue task vanished; fail them after the
+    maximum number of attempts. Runs every minute on a django-q2 schedule."""
+    stale_seconds = settings.QAFORGE_JOB_STALE_SECONDS
+    now = _now()
+    stale = now - timedelta(seconds=stale_seconds)
+    counts = {"requeued": 0, "failed": 0}
+    candidates = list(
+        GenerationJob.objects.filter(
+            Q(status=JobStatus.RUNNING, heartbeat_at__lt=stale)
+            | Q(status=JobStatus.RUNNING, heartbeat_at__isnull=True, started_at__lt=stale)
+            | Q(status=JobStatus.QUEUED, queued_at__lt=stale)
+        ).select_related("story")
+    )
+    queued = [job for job in candidates if job.status == JobStatus.QUEUED]
+    in_broker = _tasks_in_broker() if queued else set()
+    for job in candidates:
+        if job.status == JobStatus.QUEUED and (in_broker is None or job.task_id in in_broker):
+            continue  # still waiting its turn (or we cannot tell): leave it
+        if job.attempts >= settings.QAFORGE_JOB_MAX_ATTEMPTS:
+            if _finish(
+                job.pk,
+                JobStatus.FAILED,
+                only_if=[job.status],
+                error=WORKER_STOPPED.format(attempts=job.attempts),
+                phase="Failed",
+                run_token="",
+            ):
+                counts["failed"] += 1
+                _transition(job.pk, "failed", reason="worker stopped responding", attempts=job.attempts)
+            continue
+        # Back to queued under a condition, so a run that just renewed its heartbeat is not disturbed.
+        reclaimed = GenerationJob.objects.filter(
+            Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True) | Q(status=JobStatus.QUEUED),
+            pk=job.pk,
+            status=job.status,
+        ).update(status=JobStatus.QUEUED, run_token="", phase="Waiting for a worker (retrying)", updated_at=_now())
+        if not reclaimed:
+            continue
+        try:
+            _queue_task(job)
+        except QueueError:
+            continue  # the broker is down; the next reaper run tries again
+        counts["requeued"] += 1
+        _transition(job.pk, "re-queued by reaper", story=job.story.key, attempts=job.attempts)
+    return counts
+
+
+# --- Reviewing and saving ----------------------------------------------------------------------------------------
+
+
+def save_suggestions(job: GenerationJob, edits: list[dict] | None = None, user=None) -> list[TestCase]:
+    """Turn the reviewed suggestions into test cases of the story, in one transaction, and mark the job saved.
+
+    `edits` (optional) is a list of {"id": suggestion id, "delete": bool, "title", "test_type", "priority",
+    "scenarios": [{"name", "steps", "tags", "delete"}]}; suggestions not mentioned are saved as suggested.
+    Raises SuggestionErrors (saving nothing) when an edited scenario is not valid Gherkin. Calling it again on a
+    saved job creates nothing and returns the test cases saved the first time.
+    """
+    edits_by_id = {int(e["id"]): e for e in (edits or [])}
+    with transaction.atomic():
+        locked = GenerationJob.objects.select_for_update().get(pk=job.pk)
+        if locked.status == JobStatus.SAVED:
+            return list(locked.saved_test_cases.all())
+        if locked.status != JobStatus.READY:
+            raise JobStateError(f"Only a job that is ready to review can be saved (this one is {locked.status}).")
+        plans, errors = [], {}
+        for suggestion in locked.suggestions.all():
+            edit = edits_by_id.get(suggestion.pk, {})
+            if edit.get("delete"):
+                continue
+            scenarios = []
+            for index, original in enumerate(edit.get("scenarios") or suggestion.scenarios):
+                if original.get("delete"):
+                    continue
+                text = gherkin.ScenarioText(
+                    original.get("name", "").strip(),
+                    gherkin.normalise_steps(original.get("steps", "")),
+                    gherkin.clean_tags(original.get("tags", [])),
+                )
+                problems = gherkin.scenario_problems(text)
+                if problems:
+                    errors.setdefault(suggestion.pk, {})[index] = problems
+                scenarios.append(text)
+            test_type = edit.get("test_type", suggestion.test_type)
+            if test_type not in TestType.values:
+                errors.setdefault(suggestion.pk, {})[-1] = [f"Unknown test type {test_type!r}."]
+            title = (edit.get("title", suggestion.title) or "").strip()
+            if not title:
+                errors.setdefault(suggestion.pk, {})[-1] = ["The test case needs a title."]
+            plans.append((suggestion, title, test_type, edit.get("priority", suggestion.priority), scenarios))
+        if errors:
+            raise SuggestionErrors(errors)
+        saved = []
+        for suggestion, title, test_type, priority, scenarios in plans:
+            test_case = TestCase.objects.create(
+                story_id=locked.story_id,
+                title=title[:300],
+                objective=suggestion.objective,
+                preconditions=suggestion.preconditions,
+                test_type=test_type,
+                priority=priority,
+                author=user if getattr(user, "is_authenticated", False) else None,
+                source_job=locked,
+            )
+            # Validated above; bulk_create skips Scenario.save's second validation.
+            Scenario.objects.bulk_create(
+                Scenario(test_case=test_case, position=i, name=s.name, steps=s.steps, tags=s.tags)
+                for i, s in enumerate(scenarios)
+            )
+            saved.append(test_case)
+        locked.status = JobStatus.SAVED
+        locked.phase = f"Saved {len(saved)} test case{'s' if len(saved) != 1 else ''}"
+        locked.save(update_fields=["status", "phase"])
+    _transition(job.pk, "saved", test_cases=len(saved))
+    job.refresh_from_db()
+    return saved

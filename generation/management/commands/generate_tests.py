@@ -1,0 +1,135 @@
+"""python manage.py generate_tests KEY [KEY …] [--project KEY] [--all] [--wait] [--inline] …"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
+
+from generation import jobs
+from generation.models import FINISHED_STATUSES, GenerationJob, JobStatus
+from stories.models import Project, TestType, UserStory
+
+
+def _run_inline(job_id) -> str:
+    try:
+        return jobs.run_job(job_id)
+    finally:
+        connection.close()
+
+
+class Command(BaseCommand):
+    help = "Queue test generation for stories (or run it here with --inline); --wait shows progress until all end."
+
+    def add_arguments(self, parser):
+        parser.add_argument("keys", nargs="*", metavar="KEY", help="story keys, e.g. SHOP-12")
+        parser.add_argument("--project", help="every story of this project")
+        parser.add_argument("--all", action="store_true", help="every story that belongs to a project")
+        parser.add_argument("--test-cases", type=int, default=5, help="test cases per story (1-10, default 5)")
+        parser.add_argument(
+            "--scenarios-per-test", type=int, default=3, help="scenarios per test case (1-10, default 3)"
+        )
+        parser.add_argument(
+            "--types", default="FUNCTIONAL,UI", help=f"comma-separated test types: {', '.join(TestType.values)}"
+        )
+        parser.add_argument("--wait", action="store_true", help="show progress and wait until every job ends")
+        parser.add_argument("--inline", action="store_true", help="run the jobs in this process (no worker needed)")
+        parser.add_argument("--poll", type=float, default=0.5, help=argparse_hidden())
+
+    def handle(self, *args, **options):
+        stories = self._stories(options)
+        types = [t.strip().upper() for t in options["types"].split(",") if t.strip()]
+        queued, refused = [], []
+        for story in stories:
+            try:
+                job, created = jobs.queue_generation(
+                    story,
+                    test_cases=options["test_cases"],
+                    scenarios_per_test=options["scenarios_per_test"],
+                    test_types=types,
+                    enqueue=not options["inline"],
+                )
+            except jobs.QueueError as error:
+                refused.append((story.key, str(error)))
+                self.stderr.write(f"{story.key}: {error}")
+                continue
+            queued.append(job)
+            note = "queued" if created else f"already {job.status} (job {str(job.pk)[:8]})"
+            self.stdout.write(f"{story.key}: {note} — job {job.pk}")
+        if not queued:
+            raise CommandError("No job was queued.")
+        if options["inline"]:
+            with ThreadPoolExecutor(max_workers=min(8, len(queued))) as pool:
+                futures = [pool.submit(_run_inline, job.pk) for job in queued if job.status == JobStatus.QUEUED]
+                if options["wait"]:
+                    self._wait(queued, options["poll"])
+                for future in futures:
+                    future.result()
+        if options["wait"] or options["inline"]:
+            failed = self._report(queued)
+            if failed or refused:
+                names = [f"{k} ({why})" for k, why in failed + refused]
+                raise CommandError(f"{len(names)} failed: " + "; ".join(names))
+
+    def _stories(self, options) -> list[UserStory]:
+        qs = UserStory.objects.select_related("project")
+        if options["all"]:
+            return list(qs.filter(project__isnull=False))
+        if options["project"]:
+            project = Project.objects.filter(key=options["project"]).first()
+            if project is None:
+                raise CommandError(f"There is no project with the key {options['project']!r}.")
+            stories = list(qs.filter(project=project))
+            if not stories:
+                raise CommandError(f"Project {project.key} has no stories.")
+            return stories + self._by_key(options["keys"])
+        if not options["keys"]:
+            raise CommandError("Name at least one story key, or use --project KEY or --all.")
+        return self._by_key(options["keys"])
+
+    def _by_key(self, keys) -> list[UserStory]:
+        found = {s.key: s for s in UserStory.objects.select_related("project").filter(key__in=keys)}
+        missing = [k for k in keys if k not in found]
+        if missing:
+            raise CommandError(f"Unknown story key(s): {', '.join(missing)}")
+        return [found[k] for k in dict.fromkeys(keys)]
+
+    def _wait(self, queued, poll: float) -> None:
+        ids = [job.pk for job in queued]
+        last = {}
+        while True:
+            rows = list(
+                GenerationJob.objects.filter(pk__in=ids).values_list("pk", "story__key", "status", "progress", "phase")
+            )
+            for pk, key, status, progress, phase in rows:
+                line = f"{key}: {status} {progress}% {phase}".rstrip()
+                if last.get(pk) != line:
+                    last[pk] = line
+                    self.stdout.write(line)
+            if all(status in FINISHED_STATUSES for _, _, status, _, _ in rows):
+                return
+            time.sleep(poll)
+
+    def _report(self, queued) -> list[tuple[str, str]]:
+        failed = []
+        for job in GenerationJob.objects.filter(pk__in=[j.pk for j in queued]).select_related("story"):
+            if job.status == JobStatus.READY:
+                self.stdout.write(
+                    self.style.SUCCESS(f"{job.story.key}: ready — {job.suggestions.count()} suggested test cases")
+                )
+                if job.warning:
+                    self.stdout.write(self.style.WARNING(f"{job.story.key}: {job.warning}"))
+            elif job.status in (JobStatus.FAILED, JobStatus.CANCELLED):
+                failed.append((job.story.key, job.error or job.get_status_display()))
+                self.stderr.write(f"{job.story.key}: {job.status} — {job.error}")
+            else:
+                self.stdout.write(f"{job.story.key}: {job.status}")
+        return failed
+
+
+def argparse_hidden():
+    import argparse
+
+    return argparse.SUPPRESS

@@ -1,0 +1,80 @@
+"""Start the real django-q2 cluster (`manage.py qcluster`) as a subprocess against the test database."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+
+from tests.services import ROOT, django_env
+
+
+class Cluster:
+    def __init__(self, process: subprocess.Popen, log_path):
+        self.process = process
+        self.log_path = log_path
+
+    def log(self) -> str:
+        try:
+            return open(self.log_path, encoding="utf-8", errors="replace").read()
+        except OSError:
+            return ""
+
+    def worker_pids(self) -> list[int]:
+        """Pids of the processes below the cluster's sentinel (workers, pusher, monitor)."""
+        out = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True).stdout
+        children: dict[int, list[int]] = {}
+        for line in out.splitlines():
+            pid, ppid = (int(x) for x in line.split())
+            children.setdefault(ppid, []).append(pid)
+        result, todo = [], list(children.get(self.process.pid, []))
+        while todo:
+            pid = todo.pop()
+            result.append(pid)
+            todo.extend(children.get(pid, []))
+        return result
+
+
+@contextmanager
+def running_cluster(tmp_path, **env):
+    """A real qcluster for the duration of the block; its log is printed when the block raises."""
+    log_path = tmp_path / "qcluster.log"
+    settings_env = {"QAFORGE_WORKERS": "4", "QAFORGE_QUEUE_POLL": "0.1", **env}
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "qcluster"],
+            cwd=ROOT,
+            env=django_env(**settings_env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    cluster = Cluster(process, log_path)
+    try:
+        yield cluster
+    except BaseException:
+        sys.stderr.write("---- qcluster log ----\n" + cluster.log()[-6000:] + "\n")
+        raise
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=15)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            process.wait(timeout=5)
+
+
+def wait_until(predicate, timeout: float = 30.0, interval: float = 0.1, message: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
