@@ -1,6 +1,15 @@
-"""HTML views of generation (dialogs, review, badges). Owned by the live-UI feature."""
+"""HTML views of generation: the generate dialog, queueing, review, save, discard, cancel."""
 
 from django.urls import path
 
+from generation import views
+
 app_name = "generation"
-urlpatterns: list = []
+urlpatterns = [
+    path("generate/", views.generate_form, name="generate"),
+    path("queue/", views.queue, name="queue"),
+    path("jobs/<uuid:job_id>/review", views.review, name="review"),
+    path("jobs/<uuid:job_id>/save", views.save, name="save"),
+    path("jobs/<uuid:job_id>/discard", views.discard, name="discard"),
+    path("jobs/<uuid:job_id>/cancel", views.cancel, name="cancel"),
+]

@@ -1,0 +1,238 @@
+"""Pages and dialogs of generation: the generate dialog, queueing, the review dialog, save/discard/cancel.
+
+Every view answers an HTMX request with a fragment (or an empty body plus HX-Trigger toasts) and a plain request
+with a full page or a redirect and a django message, so the basics work without JavaScript.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+
+from generation import engine, jobs
+from generation.badges import render_badge
+from generation.models import GenerationJob, JobStatus
+from stories.models import Priority, TestType, UserStory
+from stories.toasts import toast_trigger
+
+DEFAULT_TYPES = ["FUNCTIONAL", "UI"]
+
+
+def _next_url(request: HttpRequest) -> str:
+    url = request.POST.get("next") or request.GET.get("next") or ""
+    if url and url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()}):
+        return url
+    return reverse("stories:list")
+
+
+def _story_keys(request: HttpRequest) -> list[str]:
+    data = request.POST if request.method == "POST" else request.GET
+    keys = data.getlist("stories") or data.getlist("selected")
+    return list(dict.fromkeys(k.strip() for k in keys if k.strip()))
+
+
+@require_GET
+def generate_form(request: HttpRequest) -> HttpResponse:
+    keys = _story_keys(request)
+    stories = list(UserStory.objects.filter(key__in=keys).select_related("project"))
+    context = {
+        "stories": stories,
+        "missing": [k for k in keys if k not in {s.key for s in stories}],
+        "test_types": TestType.choices,
+        "selected_types": DEFAULT_TYPES,
+        "generator": engine.active_generator(),
+        "next": _next_url(request),
+    }
+    template = "generation/generate.html#generate-form" if request.htmx else "generation/generate.html"
+    return render(request, template, context)
+
+
+@require_POST
+def queue(request: HttpRequest) -> HttpResponse:
+    keys = _story_keys(request)
+    options = {
+        "test_cases": request.POST.get("test_cases") or 5,
+        "scenarios_per_test": request.POST.get("scenarios_per_test") or 3,
+        "test_types": request.POST.getlist("test_types"),
+    }
+    queued, refused = [], []
+    if not keys:
+        refused.append(("", "Select at least one story."))
+    for key in keys:
+        try:
+            job, _created = jobs.queue_generation(key, user=request.user, **options)
+            queued.append(job)
+        except jobs.QueueError as error:
+            refused.append((key, str(error)))
+
+    if request.htmx:
+        # The new badges go out-of-band (the SSE stream would bring them a moment later anyway).
+        response = HttpResponse("".join(render_badge(job.story, job, oob=True) for job in queued))
+        if queued:
+            toast_trigger(response, _queued_message(queued), "info")
+        for key, reason in refused:
+            toast_trigger(response, f"{key}: {reason}" if key else reason, "error")
+        return response
+    if queued:
+        messages.info(request, _queued_message(queued))
+    for key, reason in refused:
+        messages.error(request, f"{key}: {reason}" if key else reason)
+    return redirect(_next_url(request))
+
+
+def _queued_message(queued: list[GenerationJob]) -> str:
+    if len(queued) == 1:
+        return f"Generating tests for {queued[0].story.key}…"
+    return f"Generating tests for {len(queued)} stories: {', '.join(j.story.key for j in queued)}…"
+
+
+def _review_context(job: GenerationJob, errors: dict | None = None, posted: dict | None = None) -> dict:
+    suggestions = []
+    for suggestion in job.suggestions.all():
+        edit = (posted or {}).get(suggestion.pk)
+        if posted is not None and edit is None:
+            continue  # deleted in the dialog before an invalid save: keep it deleted
+        source = edit or {
+            "title": suggestion.title,
+            "test_type": suggestion.test_type,
+            "priority": suggestion.priority,
+            "scenarios": suggestion.scenarios,
+        }
+        problems = (errors or {}).get(suggestion.pk, {})
+        scenarios = [
+            {
+                "index": i,
+                "name": sc.get("name", ""),
+                "steps": sc.get("steps", ""),
+                "tags": " ".join(sc.get("tags", [])) if isinstance(sc.get("tags"), list) else sc.get("tags", ""),
+                "rows": min(12, str(sc.get("steps", "")).count("\n") + 2),
+                "problems": problems.get(i, []),
+            }
+            for i, sc in enumerate(source["scenarios"])
+        ]
+        suggestions.append(
+            {
+                "obj": suggestion,
+                "title": source["title"],
+                "test_type": source["test_type"],
+                "priority": source["priority"],
+                "problems": problems.get(-1, []),
+                "scenarios": scenarios,
+            }
+        )
+    return {
+        "job": job,
+        "story": job.story,
+        "suggestions": suggestions,
+        "test_types": TestType.choices,
+        "priorities": Priority.choices,
+        "has_errors": bool(errors),
+    }
+
+
+def _render_review(request, job, status=200, **extra) -> HttpResponse:
+    template = "generation/review.html#review-form" if request.htmx else "generation/review.html"
+    return render(request, template, _review_context(job, **extra), status=status)
+
+
+@require_GET
+def review(request: HttpRequest, job_id) -> HttpResponse:
+    job = get_object_or_404(GenerationJob.objects.select_related("story__project"), pk=job_id)
+    if job.status != JobStatus.READY:
+        return _job_not_reviewable(request, job)
+    return _render_review(request, job)
+
+
+def _job_not_reviewable(request, job) -> HttpResponse:
+    message = {
+        JobStatus.SAVED: f"These suggestions for {job.story.key} were already saved.",
+        JobStatus.DISCARDED: f"These suggestions for {job.story.key} were discarded.",
+    }.get(job.status, f"The job for {job.story.key} is {job.get_status_display().lower()}, not ready to review.")
+    if request.htmx:
+        return toast_trigger(HttpResponse(status=200), message, "warning")
+    messages.warning(request, message)
+    return redirect(job.story.get_absolute_url())
+
+
+def _posted_edits(request: HttpRequest, job: GenerationJob) -> dict[int, dict]:
+    """Read the review form: each kept suggestion's fields and its scenarios (absent = deleted in the dialog)."""
+    data = request.POST
+    kept = {int(v) for v in data.getlist("keep") if v.isdigit()}
+    edits: dict[int, dict] = {}
+    for suggestion in job.suggestions.all():
+        prefix = f"s{suggestion.pk}"
+        if suggestion.pk not in kept or data.get(f"{prefix}-delete"):
+            continue
+        scenarios = []
+        for i in range(int(data.get(f"{prefix}-count", 0) or 0)):
+            sp = f"{prefix}-sc{i}"
+            if f"{sp}-steps" not in data or data.get(f"{sp}-delete"):
+                continue
+            scenarios.append(
+                {"name": data.get(f"{sp}-name", ""), "steps": data.get(f"{sp}-steps", ""), "tags": data.get(f"{sp}-tags", "")}
+            )
+        edits[suggestion.pk] = {
+            "id": suggestion.pk,
+            "title": data.get(f"{prefix}-title", suggestion.title),
+            "test_type": data.get(f"{prefix}-test_type", suggestion.test_type),
+            "priority": data.get(f"{prefix}-priority", suggestion.priority),
+            "scenarios": scenarios,
+        }
+    return edits
+
+
+@require_POST
+def save(request: HttpRequest, job_id) -> HttpResponse:
+    job = get_object_or_404(GenerationJob.objects.select_related("story__project"), pk=job_id)
+    if job.status == JobStatus.SAVED:
+        return _saved_response(request, job, list(job.saved_test_cases.all()))
+    if job.status != JobStatus.READY:
+        return _job_not_reviewable(request, job)
+    posted = _posted_edits(request, job)
+    deleted = [{"id": s.pk, "delete": True} for s in job.suggestions.all() if s.pk not in posted]
+    try:
+        saved = jobs.save_suggestions(job, list(posted.values()) + deleted, user=request.user)
+    except jobs.SuggestionErrors as error:
+        response = _render_review(request, job, errors=error.errors, posted=posted)
+        return toast_trigger(response, str(error), "error") if request.htmx else response
+    return _saved_response(request, job, saved)
+
+
+def _saved_response(request, job, saved) -> HttpResponse:
+    count = len(saved)
+    message = f"Saved {count} test case{'s' if count != 1 else ''} to {job.story.key}."
+    if request.htmx:
+        response = HttpResponse(render_badge(job.story, job, oob=True))
+        response["HX-Trigger-After-Swap"] = "close-dialog"
+        return toast_trigger(response, message, "success", link=job.story.get_absolute_url())
+    messages.success(request, message)
+    return redirect(job.story.get_absolute_url())
+
+
+@require_POST
+def discard(request: HttpRequest, job_id) -> HttpResponse:
+    job = get_object_or_404(GenerationJob.objects.select_related("story"), pk=job_id)
+    changed = jobs.discard_job(job)
+    message = f"Discarded the suggestions for {job.story.key}." if changed else "Nothing to discard."
+    return _small_action_response(request, job, message, "info" if changed else "warning")
+
+
+@require_POST
+def cancel(request: HttpRequest, job_id) -> HttpResponse:
+    job = get_object_or_404(GenerationJob.objects.select_related("story"), pk=job_id)
+    changed = jobs.cancel_job(job)
+    message = f"Cancelled generation for {job.story.key}." if changed else f"{job.story.key}: the job had already ended."
+    return _small_action_response(request, job, message, "info" if changed else "warning")
+
+
+def _small_action_response(request, job, message, level) -> HttpResponse:
+    if request.htmx:
+        response = HttpResponse(render_badge(job.story, job, oob=True))
+        response["HX-Trigger-After-Swap"] = "close-dialog"
+        return toast_trigger(response, message, level)
+    getattr(messages, level)(request, message)
+    return redirect(_next_url(request))
