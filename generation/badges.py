@@ -1,0 +1,169 @@
+"""The story badge: one context function feeding one partial, rendered on page load and pushed over SSE.
+
+`badge_context(story, job)` decides what a story's badge says; `templates/generation/badge.html#story-badge`
+draws it. The stories page includes that partial with the same context, and the SSE stream sends
+`render_badge(story, job)`, so the HTML on first load and the HTML pushed later cannot drift apart.
+
+Queries: `badge_context` itself runs none when the caller provides `story.test_case_count`
+(`UserStory.objects.with_test_case_count()`) and the story's latest job (`generation.jobs.latest_jobs_for`,
+one query for any number of stories). `attach_badges(stories)` does the latter for a page of annotated stories:
+one query in all. Without the annotation each badge costs one COUNT query, fine for one badge but not a page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.template.loader import render_to_string
+
+from generation.jobs import latest_jobs_for
+from generation.models import GenerationJob, JobStatus
+from stories.models import TestCase, UserStory
+
+BADGE_TEMPLATE = "generation/badge.html#story-badge"
+TOAST_TEMPLATE = "generation/badge.html#job-toast"
+
+# Jobs in these states no longer drive the badge: it shows the story's test-case count instead.
+COUNT_STATUSES = (JobStatus.SAVED, JobStatus.DISCARDED, JobStatus.CANCELLED)
+
+
+def badge_event_name(story_pk: int) -> str:
+    """SSE event name for a story's badge; the partial spells the same name in its `sse-swap`."""
+    return f"story-{story_pk}"
+
+
+# URLs of the generation views. They are built by hand until the views exist (generation/urls.py is still
+# empty); switch each to reverse() in one place when they land.
+def review_url(job: GenerationJob) -> str:
+    return f"/generation/jobs/{job.pk}/review"
+
+
+def cancel_url(job: GenerationJob) -> str:
+    return f"/generation/jobs/{job.pk}/cancel"
+
+
+def case_count_subquery(story_ref: str = "pk") -> Coalesce:
+    """COUNT of a story's test cases as a subquery, so it composes with other annotations without GROUP BY."""
+    counts = (
+        TestCase.objects.filter(story_id=OuterRef(story_ref))
+        .order_by()
+        .values("story_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counts, output_field=IntegerField()), Value(0))
+
+
+def latest_jobs_queryset() -> QuerySet[GenerationJob]:
+    """Each story's latest job (as `generation.jobs.latest_jobs_for` picks it: newest `queued_at`), with its
+    story and the story's test-case count in `job.story_test_case_count`; `attach_counts` copies that onto
+    `job.story`. The SSE stream renders badges from these rows without further queries.
+    """
+    latest = GenerationJob.objects.filter(story_id=OuterRef("story_id")).order_by("-queued_at", "-pk").values("pk")[:1]
+    return (
+        GenerationJob.objects.filter(pk=Subquery(latest))
+        .select_related("story")
+        .annotate(story_test_case_count=case_count_subquery("story_id"))
+    )
+
+
+def attach_counts(jobs: Iterable[GenerationJob]) -> list[GenerationJob]:
+    jobs = list(jobs)
+    for job in jobs:
+        job.story.test_case_count = job.story_test_case_count
+    return jobs
+
+
+def attach_badges(stories: Iterable[UserStory]) -> list[UserStory]:
+    """Set `story.badge` (the partial's context) on each story, for `{% include ... with badge=story.badge %}`.
+
+    One query (the latest jobs); the stories should carry `test_case_count` already.
+    """
+    stories = list(stories)
+    jobs = latest_jobs_for([story.pk for story in stories])
+    for story in stories:
+        story.badge = badge_context(story, jobs.get(story.pk))
+    return stories
+
+
+def story_case_count(story: UserStory) -> int:
+    count = getattr(story, "test_case_count", None)
+    if count is None:
+        count = story.test_cases.count()  # one query; annotate the page's queryset to avoid it
+    return count
+
+
+def count_label(count: int) -> str:
+    if count == 0:
+        return "No tests yet"
+    return "1 test case" if count == 1 else f"{count} test cases"
+
+
+def badge_context(story: UserStory, job: GenerationJob | None) -> dict:
+    """Everything `generation/badge.html#story-badge` needs to draw `story`'s badge given its latest `job`.
+
+    States: `count` (no job, or the job was saved/discarded/cancelled), `queued`, `starting` (running, nothing
+    done yet), `running`, `ready`, `failed`.
+    """
+    context = {"story": story, "job": job, "event_name": badge_event_name(story.pk)}
+    if job is None or job.status in COUNT_STATUSES:
+        count = story_case_count(story)
+        return {**context, "state": "count", "label": count_label(count), "test_case_count": count}
+    if job.status == JobStatus.QUEUED:
+        return {**context, "state": "queued", "label": "Queued", "cancel_url": cancel_url(job)}
+    if job.status == JobStatus.RUNNING:
+        if job.progress <= 0 and job.batches_done == 0:
+            state, label = "starting", "Starting"
+        else:
+            state, label = "running", f"Generating {job.progress}%"
+        phase = job.phase or (f"Batch {job.batches_done + 1} of {job.batches_total}" if job.batches_total else "")
+        return {
+            **context,
+            "state": state,
+            "label": label,
+            "progress": max(0, min(100, job.progress)),
+            "phase": phase,
+            "cancel_url": cancel_url(job),
+        }
+    if job.status == JobStatus.READY:
+        return {
+            **context,
+            "state": "ready",
+            "label": "Ready to review",
+            "review_url": review_url(job),
+            "warning": job.warning,
+        }
+    # Failed (and any status added later, shown as a failure rather than silently as a count).
+    return {**context, "state": "failed", "label": "Failed", "error": job.error or "Generation failed."}
+
+
+def render_badge(story: UserStory, job: GenerationJob | None) -> str:
+    """The badge partial as HTML, exactly as the page renders it; the SSE stream sends this.
+
+    The page does the same with `{% include "generation/badge.html#story-badge" with badge=... %}`, passing
+    `badge_context(story, job)` as `badge`.
+    """
+    return render_to_string(BADGE_TEMPLATE, {"badge": badge_context(story, job)})
+
+
+def toast_context(job: GenerationJob) -> dict:
+    """A toast announcing that `job` ended (ready or failed); `job.story` must be loaded."""
+    story_key = job.story.key
+    if job.status == JobStatus.READY:
+        return {
+            "job": job,
+            "level": "success",
+            "message": f"Tests for {story_key} ready",
+            "review_url": review_url(job),
+        }
+    return {
+        "job": job,
+        "level": "error",
+        "message": f"Generation for {story_key} failed: {job.error or 'no reason given'}",
+    }
+
+
+def render_toast(job: GenerationJob) -> str:
+    return render_to_string(TOAST_TEMPLATE, {"toast": toast_context(job)})
