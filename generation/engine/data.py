@@ -1,0 +1,158 @@
+"""Plain data that goes into and comes out of the engine: no ORM, everything JSON-friendly."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from stories.models import Priority, TestType
+
+TEST_TYPES = tuple(TestType.values)
+PRIORITIES = tuple(Priority.values)
+MAX_TEST_CASES = 10
+MAX_SCENARIOS_PER_TEST = 10
+
+
+class EngineError(Exception):
+    """Generation could not run or produced nothing usable; str() is a clear, key-free message for a QA lead."""
+
+
+class Cancelled(Exception):
+    """The caller asked to stop (should_cancel returned True); the batches still running were cancelled."""
+
+
+@dataclass(frozen=True)
+class StorySnapshot:
+    """The parts of a user story the engine needs, copied out of the database before any model call."""
+
+    key: str
+    title: str
+    description: str = ""
+    acceptance_criteria: tuple[str, ...] = ()
+    project_name: str = ""
+
+    @classmethod
+    def from_story(cls, story) -> StorySnapshot:
+        """Copy a stories.models.UserStory (its project may be None)."""
+        criteria = story.acceptance_criteria or []
+        if isinstance(criteria, str):
+            criteria = criteria.splitlines()
+        return cls(
+            key=story.key,
+            title=story.title or "",
+            description=story.description or "",
+            acceptance_criteria=tuple(str(c).strip() for c in criteria if str(c).strip()),
+            project_name=story.project.name if story.project_id else "",
+        )
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """What the QA lead asked for."""
+
+    test_cases: int = 5
+    scenarios_per_test: int = 3
+    test_types: tuple[str, ...] = ("FUNCTIONAL", "UI")
+
+    def problems(self) -> list[str]:
+        """Human messages for out-of-range counts or unknown test types; an empty list means the request is valid."""
+        problems = []
+        if not isinstance(self.test_cases, int) or not 1 <= self.test_cases <= MAX_TEST_CASES:
+            problems.append(f"Ask for between 1 and {MAX_TEST_CASES} test cases.")
+        if not isinstance(self.scenarios_per_test, int) or not 1 <= self.scenarios_per_test <= MAX_SCENARIOS_PER_TEST:
+            problems.append(f"Ask for between 1 and {MAX_SCENARIOS_PER_TEST} scenarios per test case.")
+        if not self.test_types:
+            problems.append("Choose at least one test type.")
+        unknown = [t for t in self.test_types if t not in TEST_TYPES]
+        if unknown:
+            problems.append(f"Unknown test type: {', '.join(map(str, unknown))} (choose from {', '.join(TEST_TYPES)}).")
+        if len(set(self.test_types)) != len(self.test_types):
+            problems.append("Each test type can be chosen once.")
+        return problems
+
+    @property
+    def total_scenarios(self) -> int:
+        return self.test_cases * self.scenarios_per_test
+
+
+@dataclass
+class SuggestedScenario:
+    name: str
+    steps: str  # newline-separated Gherkin step lines
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Suggestion:
+    title: str
+    objective: str
+    preconditions: str
+    test_type: str
+    priority: str
+    scenarios: list[SuggestedScenario] = field(default_factory=list)
+    case_number: int = 0  # the planned test case (1-based) this answers; 0 when unknown
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Suggestion:
+        scenarios = [SuggestedScenario(**s) for s in data.get("scenarios", [])]
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "scenarios"}
+        return cls(scenarios=scenarios, **known)
+
+
+@dataclass
+class BatchResult:
+    """One finished batch; round-trips through JSON because the job layer checkpoints it."""
+
+    index: int
+    suggestions: list[Suggestion] = field(default_factory=list)
+    attempts: int = 0
+    retries: int = 0
+    seconds: float = 0.0
+    dropped_invalid: int = 0
+    error: str | None = None  # set: this batch failed
+    problems: list[str] = field(default_factory=list)
+    error_kind: str | None = None  # auth | model | quota | request | rate | content | timeout | server | network
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "suggestions": [s.to_dict() for s in self.suggestions],
+            "attempts": self.attempts,
+            "retries": self.retries,
+            "seconds": self.seconds,
+            "dropped_invalid": self.dropped_invalid,
+            "error": self.error,
+            "problems": list(self.problems),
+            "error_kind": self.error_kind,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BatchResult:
+        return cls(
+            index=int(data["index"]),
+            suggestions=[Suggestion.from_dict(s) for s in data.get("suggestions", [])],
+            attempts=int(data.get("attempts", 0)),
+            retries=int(data.get("retries", 0)),
+            seconds=float(data.get("seconds", 0.0)),
+            dropped_invalid=int(data.get("dropped_invalid", 0)),
+            error=data.get("error"),
+            problems=list(data.get("problems", [])),
+            error_kind=data.get("error_kind"),
+        )
+
+
+@dataclass
+class GenerationResult:
+    suggestions: list[Suggestion]  # merged in plan order, deduplicated
+    report: dict[str, Any]
+    batches_total: int
+    batches_failed: int
+    error: str | None = None  # nothing usable came back: the clearest batch error
+    warning: str | None = None  # some batches failed, others succeeded

@@ -1,0 +1,321 @@
+"""One batch through Gemini (google-genai async client) with QAForge's own retry policy.
+
+The SDK retries nothing unless asked (and with aiohttp installed it would silently retry connection errors for up to
+10 s), so we pass retry options that allow exactly one attempt and decide ourselves:
+- 429 RESOURCE_EXHAUSTED waits the server's RetryInfo.retryDelay (plus jitter); a per-day quota (QuotaFailure with a
+  PerDay quota id) fails at once, since waiting seconds cannot help;
+- 5xx, timeouts and connection errors back off exponentially with jitter, up to a bounded number of attempts;
+- 400/401/403/404 fail at once with a message a QA lead understands;
+- an answer that does not parse (bad JSON, off-schema, a SAFETY stop) is retried once, then fails the batch.
+The API key is never put in a message: every text that leaves here goes through redact().
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import re
+import time
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+import pydantic
+from google import genai
+from google.genai import errors as genai_errors
+from google.genai import types
+
+from generation.engine.data import PRIORITIES, TEST_TYPES, BatchResult, SuggestedScenario, Suggestion
+from generation.engine.limiter import LIMITER
+from generation.engine.planning import Batch, Plan
+from generation.engine.prompts import SYSTEM_INSTRUCTION, BatchOut, batch_prompt
+from stories.gherkin import ScenarioText, clean_tags, normalise_steps, scenario_problems
+
+logger = logging.getLogger("qaforge.engine")
+
+try:  # the SDK talks through httpx2 when it is installed, else httpx; catch whichever is there
+    import httpx2
+
+    _TIMEOUTS: tuple[type[BaseException], ...] = (httpx2.TimeoutException,)
+    _TRANSPORT: tuple[type[BaseException], ...] = (httpx2.TransportError,)
+except ImportError:  # pragma: no cover
+    _TIMEOUTS, _TRANSPORT = (), ()
+try:
+    import httpx
+
+    _TIMEOUTS += (httpx.TimeoutException,)
+    _TRANSPORT += (httpx.TransportError,)
+except ImportError:  # pragma: no cover
+    pass
+
+MAX_RETRY_DELAY_SECONDS = 60.0  # a 429 asking for longer than this fails instead of parking a worker
+_BLOCKED_FINISH = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "LANGUAGE", "OTHER"}
+
+
+@dataclass(frozen=True)
+class GeminiConfig:
+    api_key: str
+    model: str
+    base_url: str
+    timeout_seconds: float
+    concurrency: int
+    max_attempts: int
+    retry_base_seconds: float
+    retry_max_seconds: float
+
+
+@dataclass
+class Failure(Exception):
+    """Why one attempt failed, and whether trying again can help."""
+
+    kind: str  # auth | model | quota | request | rate | content | timeout | server | network
+    message: str
+    retryable: bool
+    retry_after: float | None = None
+
+    def __str__(self) -> str:
+        return self.message
+
+
+# Order in which a failure is "clearest" for the QA lead when every batch failed.
+FAILURE_RANK = ["auth", "model", "quota", "request", "rate", "content", "timeout", "server", "network", "internal"]
+
+
+def redact(text: str, api_key: str) -> str:
+    """Remove the key (and anything shaped like a Google API key) from a text before it is shown or logged."""
+    if api_key:
+        text = text.replace(api_key, "[redacted]")
+    return re.sub(r"AIza[0-9A-Za-z_\-]{20,}", "[redacted]", text)
+
+
+def make_client(config: GeminiConfig) -> genai.Client:
+    """A client for one asyncio.run: no SDK retries, an explicit timeout (HttpOptions.timeout is milliseconds)."""
+    options = types.HttpOptions(
+        timeout=int(config.timeout_seconds * 1000),
+        retry_options=types.HttpRetryOptions(attempts=1),
+        base_url=config.base_url or None,
+    )
+    return genai.Client(api_key=config.api_key, http_options=options)
+
+
+def _thinking(model: str) -> types.ThinkingConfig | None:
+    # A low, fixed thinking budget keeps latency predictable. Flash models accept 0 (off); Pro needs at least 128.
+    if "2.5" not in model and "2.0" not in model:
+        return None
+    return types.ThinkingConfig(thinking_budget=0 if "flash" in model else 128)
+
+
+def _duration(value) -> float | None:
+    """'17s' / '0.05s' / {'seconds': 17, 'nanos': 0} -> seconds."""
+    if isinstance(value, str):
+        match = re.fullmatch(r"\s*([\d.]+)\s*s\s*", value)
+        return float(match.group(1)) if match else None
+    if isinstance(value, dict):
+        return float(value.get("seconds", 0)) + float(value.get("nanos", 0)) / 1e9
+    return None
+
+
+def classify_api_error(error: genai_errors.APIError, config: GeminiConfig) -> Failure:
+    """Turn an SDK APIError into a Failure with a message for a QA lead."""
+    code = error.code or 0
+    status = error.status or ""
+    body = error.details if isinstance(error.details, dict) else {}
+    details = (body.get("error") or {}).get("details") or body.get("details") or []
+    server_message = redact(str(error.message or "").strip(), config.api_key)
+    short = f"HTTP {code}{' ' + status if status else ''}"
+    reasons = {str(d.get("reason", "")) for d in details if isinstance(d, dict)}
+    if code == 429:
+        retry_after = None
+        for detail in details:
+            if not isinstance(detail, dict):
+                continue
+            kind = str(detail.get("@type", ""))
+            if kind.endswith("google.rpc.QuotaFailure"):
+                for violation in detail.get("violations", []) or []:
+                    quota_id = str(violation.get("quotaId", ""))
+                    if "perday" in quota_id.lower():
+                        return Failure(
+                            "quota",
+                            f"Gemini daily quota exhausted ({quota_id}); try again tomorrow or raise the quota.",
+                            retryable=False,
+                        )
+            if kind.endswith("google.rpc.RetryInfo"):
+                retry_after = _duration(detail.get("retryDelay"))
+        return Failure("rate", f"Gemini rate limit reached ({short})", retryable=True, retry_after=retry_after)
+    if code in (401, 403) or "API_KEY_INVALID" in reasons or (code == 400 and "api key" in server_message.lower()):
+        return Failure("auth", f"Gemini rejected the API key ({short}); check GEMINI_API_KEY.", retryable=False)
+    if code == 404:
+        return Failure(
+            "model", f"Gemini model '{config.model}' not found ({short}); check GEMINI_MODEL.", retryable=False
+        )
+    if code == 408 or code >= 500:
+        return Failure("server", f"Gemini server error ({short})", retryable=True)
+    detail = f": {server_message[:300]}" if server_message else ""
+    return Failure("request", f"Gemini rejected the request ({short}){detail}", retryable=False)
+
+
+def _content_failure(response: types.GenerateContentResponse) -> Failure:
+    """Why response.parsed is None: a blocked answer, an empty one, bad JSON or JSON of the wrong shape."""
+    feedback = getattr(response, "prompt_feedback", None)
+    if feedback is not None and getattr(feedback, "block_reason", None):
+        reason = getattr(feedback.block_reason, "value", feedback.block_reason)
+        return Failure("content", f"Gemini blocked the prompt ({reason})", retryable=True)
+    candidate = response.candidates[0] if response.candidates else None
+    finish = getattr(getattr(candidate, "finish_reason", None), "value", None) if candidate else None
+    if finish in _BLOCKED_FINISH:
+        what = "safety reasons" if finish == "SAFETY" else "a content filter"
+        return Failure("content", f"Gemini stopped for {what} (finish reason {finish})", retryable=True)
+    text = None
+    if candidate and candidate.content and candidate.content.parts:
+        text = "".join(p.text or "" for p in candidate.content.parts if getattr(p, "text", None))
+    if not text:
+        return Failure("content", f"Gemini returned an empty answer (finish reason {finish or 'none'})", True)
+    try:
+        json.loads(text)
+    except ValueError:
+        if finish == "MAX_TOKENS":
+            return Failure("content", "Gemini's answer was cut off (MAX_TOKENS) before the JSON was complete", True)
+        return Failure("content", "Gemini's answer was not valid JSON", retryable=True)
+    return Failure("content", "Gemini's answer did not match the expected test case format", retryable=True)
+
+
+def suggestions_from(parsed: BatchOut, batch: Batch) -> tuple[list[Suggestion], int, list[str]]:
+    """Keep the planned test cases from a parsed answer, drop invalid scenarios (counted), note what is missing."""
+    planned = {case.number: case for case in batch.cases}
+    by_number: dict[int, Suggestion] = {}
+    dropped = 0
+    problems: list[str] = []
+    for out in parsed.test_cases:
+        number = out.case
+        if number not in planned or number in by_number:
+            # A model that renumbers cases: give the answer to the first planned case still open, in order.
+            number = next((n for n in planned if n not in by_number), None)
+            if number is None:
+                continue
+        case = planned[number]
+        scenarios = []
+        names = set()
+        for scenario in out.scenarios:
+            candidate = SuggestedScenario(
+                name=" ".join(scenario.name.split()),
+                steps=normalise_steps("\n".join(scenario.steps)),
+                tags=clean_tags(scenario.tags),
+            )
+            if scenario_problems(ScenarioText(candidate.name, candidate.steps, candidate.tags)):
+                dropped += 1
+                continue
+            if candidate.name in names:
+                candidate.name = f"{candidate.name} ({len(scenarios) + 1})"
+            names.add(candidate.name)
+            scenarios.append(candidate)
+        scenarios = scenarios[: case.scenarios]
+        test_type = out.test_type.strip().upper()
+        priority = out.priority.strip().lower()
+        by_number[number] = Suggestion(
+            title=" ".join(out.title.split())[:300] or f"Test case {number}",
+            objective=out.objective.strip(),
+            preconditions=out.preconditions.strip(),
+            test_type=test_type if test_type in TEST_TYPES else case.test_type,
+            priority=priority if priority in PRIORITIES else case.priority,
+            scenarios=scenarios,
+            case_number=number,
+        )
+    missing = [n for n in planned if n not in by_number]
+    if missing:
+        problems.append(f"Batch {batch.index + 1}: Gemini left out test case(s) {', '.join(map(str, missing))}.")
+    short = [s for s in by_number.values() if len(s.scenarios) < planned[s.case_number].scenarios]
+    for s in short:
+        problems.append(
+            f"Batch {batch.index + 1}: test case {s.case_number} has {len(s.scenarios)} of "
+            f"{planned[s.case_number].scenarios} scenarios."
+        )
+    return [by_number[n] for n in planned if n in by_number], dropped, problems
+
+
+def _backoff(config: GeminiConfig, attempt: int) -> float:
+    base = config.retry_base_seconds * (2 ** (attempt - 1))
+    return min(config.retry_max_seconds, base) + random.uniform(0, config.retry_base_seconds)
+
+
+async def _attempt(client: genai.Client, config: GeminiConfig, prompt: str) -> BatchOut:
+    generation_config = types.GenerateContentConfig(
+        system_instruction=SYSTEM_INSTRUCTION,
+        response_mime_type="application/json",
+        response_schema=BatchOut,
+        temperature=0.4,
+        thinking_config=_thinking(config.model),
+    )
+    try:
+        async with LIMITER.slot(config.concurrency):
+            # The SDK timeout covers each read; this one bounds the whole call, however the bytes trickle in.
+            async with asyncio.timeout(config.timeout_seconds):
+                response = await client.aio.models.generate_content(
+                    model=config.model, contents=prompt, config=generation_config
+                )
+    except genai_errors.APIError as error:
+        raise classify_api_error(error, config) from None
+    except (TimeoutError, *_TIMEOUTS):
+        raise Failure("timeout", f"Gemini did not answer within {config.timeout_seconds:g} s", True) from None
+    except _TRANSPORT as error:
+        host = urlparse(config.base_url).netloc or "generativelanguage.googleapis.com"
+        raise Failure("network", f"Could not reach Gemini at {host} ({type(error).__name__})", True) from None
+    if response.parsed is None or not isinstance(response.parsed, BatchOut):
+        raise _content_failure(response)
+    return response.parsed
+
+
+async def run_batch(client: genai.Client, config: GeminiConfig, plan: Plan, batch: Batch) -> BatchResult:
+    """Run one batch to a BatchResult; never raises (except CancelledError): a failure is the result's error."""
+    prompt = batch_prompt(plan, batch)
+    started = time.monotonic()
+    attempts = 0
+    content_failures = 0
+    failure: Failure | None = None
+    result = BatchResult(index=batch.index)
+    while True:
+        attempts += 1
+        try:
+            parsed = await _attempt(client, config, prompt)
+            suggestions, dropped, problems = suggestions_from(parsed, batch)
+            result.dropped_invalid += dropped
+            if not any(s.scenarios for s in suggestions):
+                raise Failure("content", "Gemini's answer held no valid Gherkin scenario", retryable=True)
+            result.suggestions, result.problems = suggestions, problems
+            failure = None
+            break
+        except Failure as error:
+            failure = error
+        except pydantic.ValidationError:
+            failure = Failure("content", "Gemini's answer did not match the expected test case format", True)
+        if failure.kind == "content":
+            content_failures += 1
+        out_of_tries = attempts >= config.max_attempts or (failure.kind == "content" and content_failures > 1)
+        if not failure.retryable or out_of_tries:
+            break
+        if failure.retry_after is not None:
+            if failure.retry_after > MAX_RETRY_DELAY_SECONDS:
+                failure = Failure(
+                    failure.kind, f"{failure.message}; Gemini asked to wait {failure.retry_after:g} s", False
+                )
+                break
+            delay = failure.retry_after + random.uniform(0, 0.1 * failure.retry_after + 0.05)
+        else:
+            delay = _backoff(config, attempts)
+        logger.warning(
+            "story %s batch %d: attempt %d failed (%s); retrying in %.2fs",
+            plan.snapshot.key,
+            batch.index,
+            attempts,
+            redact(failure.message, config.api_key),
+            delay,
+        )
+        await asyncio.sleep(delay)
+    result.attempts = attempts
+    result.retries = attempts - 1
+    result.seconds = round(time.monotonic() - started, 3)
+    if failure is not None:
+        tries = f" after {attempts} attempts" if attempts > 1 else ""
+        result.error = redact(f"{failure.message}{tries}", config.api_key)
+        result.error_kind = failure.kind
+    return result

@@ -1,0 +1,312 @@
+"""generate(): plan, run every batch of a story at once, merge, deduplicate, report.
+
+Sync on the outside (the job layer calls it from a django-q2 worker), one asyncio.run inside with the Gemini client
+created and closed in it. Callbacks may touch the ORM, so they run on a single helper thread (never on the loop) whose
+database connection is closed before generate() returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from django.conf import settings
+
+from generation.engine import gemini
+from generation.engine.data import (
+    BatchResult,
+    Cancelled,
+    EngineError,
+    GenerationRequest,
+    GenerationResult,
+    StorySnapshot,
+    Suggestion,
+)
+from generation.engine.offline import offline_batch
+from generation.engine.planning import Batch, Plan, plan
+from stories.gherkin import ScenarioText, clean_tags, normalise_steps, scenario_problems
+
+logger = logging.getLogger("qaforge.engine")
+
+CANCEL_POLL_SECONDS = 0.5
+GENERATORS = ("auto", "offline", "gemini")
+
+
+def _api_key() -> str:
+    return os.environ.get("GEMINI_API_KEY", "").strip()
+
+
+def _resolve(generator: str | None) -> str:
+    choice = (generator or getattr(settings, "QAFORGE_GENERATOR", "auto") or "auto").strip().lower()
+    if choice not in GENERATORS:
+        raise EngineError(f"Unknown generator '{choice}' (use one of: {', '.join(GENERATORS)}).")
+    if choice == "auto":
+        return "gemini" if _api_key() else "offline"
+    return choice
+
+
+def active_generator() -> dict:
+    """What would run now: {"generator": "offline"|"gemini", "model": str, "label": str} for the UI."""
+    which = _resolve(None)
+    if which == "gemini":
+        model = settings.GEMINI_MODEL
+        return {"generator": "gemini", "model": model, "label": f"Gemini ({model})"}
+    return {"generator": "offline", "model": "", "label": "Offline generator"}
+
+
+def _gemini_config() -> gemini.GeminiConfig:
+    key = _api_key()
+    if not key:
+        raise EngineError("The Gemini generator is selected but GEMINI_API_KEY is not set.")
+    return gemini.GeminiConfig(
+        api_key=key,
+        model=settings.GEMINI_MODEL,
+        base_url=getattr(settings, "GEMINI_BASE_URL", "") or "",
+        timeout_seconds=float(getattr(settings, "QAFORGE_LLM_TIMEOUT_SECONDS", 90) or 90),
+        concurrency=int(getattr(settings, "QAFORGE_LLM_CONCURRENCY", 16) or 16),
+        max_attempts=max(1, int(getattr(settings, "QAFORGE_LLM_MAX_ATTEMPTS", 4) or 4)),
+        retry_base_seconds=float(getattr(settings, "QAFORGE_RETRY_BASE_SECONDS", 1.0)),
+        retry_max_seconds=float(getattr(settings, "QAFORGE_RETRY_MAX_SECONDS", 20.0)),
+    )
+
+
+async def _offline_batch(the_plan: Plan, batch: Batch) -> BatchResult:
+    started = time.monotonic()
+    suggestions = offline_batch(the_plan, batch)
+    await asyncio.sleep(0)  # a checkpoint, so cancellation and progress interleave like the Gemini path
+    return BatchResult(
+        index=batch.index, suggestions=suggestions, attempts=1, seconds=round(time.monotonic() - started, 3)
+    )
+
+
+async def _guarded(coro, batch: Batch, api_key: str) -> BatchResult:
+    """A batch that fails in a way nobody planned for still ends as a failed BatchResult, not a lost task."""
+    try:
+        return await coro
+    except asyncio.CancelledError:
+        raise
+    except Exception as error:  # noqa: BLE001 - one broken batch must not take the others down
+        logger.exception("batch %d failed unexpectedly", batch.index)
+        message = gemini.redact(f"Unexpected error in batch {batch.index + 1}: {type(error).__name__}", api_key)
+        return BatchResult(index=batch.index, attempts=1, error=message, error_kind="internal")
+
+
+async def _run(
+    the_plan: Plan,
+    which: str,
+    config: gemini.GeminiConfig | None,
+    done: dict[int, BatchResult],
+    on_batch_done: Callable[[BatchResult, int, int], None] | None,
+    should_cancel: Callable[[], bool] | None,
+    helper: ThreadPoolExecutor,
+) -> dict[int, BatchResult]:
+    loop = asyncio.get_running_loop()
+
+    async def call(fn, *args):
+        return await loop.run_in_executor(helper, fn, *args)
+
+    total = len(the_plan.batches)
+    results = dict(done)
+    finished = len(done)
+    todo = [b for b in the_plan.batches if b.index not in done]
+    if not todo:
+        return results
+    if should_cancel and await call(should_cancel):
+        raise Cancelled("Generation was cancelled before it started.")
+    client = gemini.make_client(config) if which == "gemini" else None
+    pending: set[asyncio.Task] = set()
+    try:
+        for batch in todo:
+            if client is not None:
+                coro = gemini.run_batch(client, config, the_plan, batch)
+            else:
+                coro = _offline_batch(the_plan, batch)
+            pending.add(asyncio.create_task(_guarded(coro, batch, config.api_key if config else "")))
+        while pending:
+            finished_now, pending = await asyncio.wait(
+                pending, timeout=CANCEL_POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in sorted(finished_now, key=lambda t: t.result().index):
+                result = task.result()
+                results[result.index] = result
+                finished += 1
+                logger.info(
+                    "story %s batch %d: %s after %d attempt(s) in %.2fs",
+                    the_plan.snapshot.key,
+                    result.index,
+                    "failed" if result.error else f"{sum(len(s.scenarios) for s in result.suggestions)} scenarios",
+                    result.attempts,
+                    result.seconds,
+                )
+                if on_batch_done:
+                    await call(on_batch_done, result, finished, total)
+            if should_cancel and await call(should_cancel):
+                raise Cancelled(f"Generation was cancelled after {finished} of {total} batches.")
+    finally:
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+        if client is not None:
+            await client.aio.aclose()
+            client.close()
+    return results
+
+
+def _step_key(steps: str) -> str:
+    return " ".join(normalise_steps(steps).lower().split())
+
+
+def _merge(the_plan: Plan, results: dict[int, BatchResult]) -> tuple[list[Suggestion], int, int, list[str]]:
+    """Suggestions in plan order, every scenario valid Gherkin and unique by its steps."""
+    seen: set[str] = set()
+    merged: list[Suggestion] = []
+    duplicates = dropped = 0
+    problems: list[str] = []
+    for batch in the_plan.batches:
+        result = results.get(batch.index)
+        if result is None or result.error:
+            continue
+        for suggestion in result.suggestions:
+            kept = []
+            for scenario in suggestion.scenarios:
+                scenario.steps = normalise_steps(scenario.steps)
+                scenario.tags = clean_tags(scenario.tags)
+                if scenario_problems(ScenarioText(scenario.name, scenario.steps, scenario.tags)):
+                    dropped += 1
+                    continue
+                key = _step_key(scenario.steps)
+                if key in seen:
+                    duplicates += 1
+                    continue
+                seen.add(key)
+                kept.append(scenario)
+            suggestion.scenarios = kept
+            if kept:
+                merged.append(suggestion)
+            else:
+                problems.append(f"Test case {suggestion.case_number or '?'} had no scenario left after checks.")
+    return merged, duplicates, dropped, problems
+
+
+def generate(
+    snapshot: StorySnapshot,
+    request: GenerationRequest,
+    *,
+    done: dict[int, BatchResult] | None = None,
+    on_batch_done: Callable[[BatchResult, int, int], None] | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+    generator: str | None = None,
+) -> GenerationResult:
+    """Generate suggested test cases for one story: every batch of the plan in flight at once.
+
+    done: batches finished by an earlier run (checkpoints); successful ones are reused and counted for progress,
+    failed ones are run again. on_batch_done(batch, batches_done, batches_total) is called once per newly finished
+    batch, successful or failed. should_cancel() is polled after each batch and about every 0.5 s; when it returns
+    True the remaining calls are cancelled and Cancelled is raised. Both callbacks run on a helper thread, so they
+    may use the Django ORM.
+
+    Raises EngineError for an invalid request or missing configuration; batch failures are reported in the result
+    (error when nothing usable came back, warning when only some batches failed).
+    """
+    problems = request.problems()
+    if problems:
+        raise EngineError(" ".join(problems))
+    which = _resolve(generator)
+    config = _gemini_config() if which == "gemini" else None
+    the_plan = plan(snapshot, request)
+    reused = {i: r for i, r in (done or {}).items() if r.error is None and 0 <= i < len(the_plan.batches)}
+    started = time.monotonic()
+    helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qaforge-engine-callbacks")
+    try:
+        results = asyncio.run(_run(the_plan, which, config, reused, on_batch_done, should_cancel, helper))
+    finally:
+        if on_batch_done or should_cancel:
+            # The callbacks' database connection belongs to the helper thread: close it there, or it leaks.
+            helper.submit(_close_connections).result()
+        helper.shutdown(wait=True)
+    wall = round(time.monotonic() - started, 3)
+    suggestions, duplicates, dropped, merge_problems = _merge(the_plan, results)
+    ordered = [results[b.index] for b in the_plan.batches]
+    failed = [r for r in ordered if r.error]
+    report_problems = [p for r in ordered for p in r.problems] + merge_problems
+    report_problems += [f"Batch {r.index + 1} failed: {r.error}" for r in failed]
+    clearest = None
+    if failed:
+        rank = gemini.FAILURE_RANK
+        clearest = min(failed, key=lambda r: rank.index(r.error_kind) if r.error_kind in rank else len(rank)).error
+    error = warning = None
+    total = len(ordered)
+    if failed and len(failed) == total:
+        error = clearest if total == 1 else f"{clearest} (all {total} batches failed)"
+    elif not suggestions:
+        error = "No valid scenarios came back from the generator."
+    elif failed:
+        warning = f"{len(failed)} of {total} batches failed: {clearest}. The other test cases are ready."
+    model = config.model if config else ""
+    report = {
+        "generator": which,
+        "model": model,
+        "label": f"Gemini ({model})" if which == "gemini" else "Offline generator",
+        "requested": {
+            "test_cases": request.test_cases,
+            "scenarios_per_test": request.scenarios_per_test,
+            "test_types": list(request.test_types),
+        },
+        "batch_size": the_plan.batch_size,
+        "batches_total": total,
+        "batches_failed": len(failed),
+        "batches_reused": len(reused),
+        "batches": [
+            {
+                "index": r.index,
+                "cases": [c.number for c in the_plan.batches[r.index].cases],
+                "focus": [c.describe() for c in the_plan.batches[r.index].cases],
+                "attempts": r.attempts,
+                "retries": r.retries,
+                "seconds": r.seconds,
+                "dropped_invalid": r.dropped_invalid,
+                "error": r.error,
+                "reused": r.index in reused,
+            }
+            for r in ordered
+        ],
+        "attempts": sum(r.attempts for r in ordered if r.index not in reused),
+        "retries": sum(r.retries for r in ordered if r.index not in reused),
+        "test_cases": len(suggestions),
+        "scenarios": sum(len(s.scenarios) for s in suggestions),
+        "duplicates_removed": duplicates,
+        "dropped_invalid": dropped + sum(r.dropped_invalid for r in ordered),
+        "timings": {"wall_seconds": wall, "batch_seconds": [r.seconds for r in ordered]},
+        "problems": report_problems,
+    }
+    if config:
+        report = _redacted(report, config.api_key)
+    return GenerationResult(
+        suggestions=suggestions,
+        report=report,
+        batches_total=total,
+        batches_failed=len(failed),
+        error=error,
+        warning=warning,
+    )
+
+
+def _redacted(value, api_key: str):
+    if isinstance(value, str):
+        return gemini.redact(value, api_key)
+    if isinstance(value, list):
+        return [_redacted(v, api_key) for v in value]
+    if isinstance(value, dict):
+        return {k: _redacted(v, api_key) for k, v in value.items()}
+    return value
+
+
+def _close_connections() -> None:
+    from django.db import connections
+
+    connections.close_all()
