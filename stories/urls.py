@@ -5,5 +5,13 @@ from stories import views
 app_name = "stories"
 urlpatterns = [
     path("", views.story_list, name="list"),
+    # Fixed paths come before <key>/; stories.forms.RESERVED_STORY_KEYS keeps keys from shadowing them.
+    path("new/", views.create_story, name="create_story"),
+    path("test-cases/<int:pk>/edit/", views.edit_test_case, name="edit_test_case"),
+    path("test-cases/<int:pk>/delete/", views.delete_test_case, name="delete_test_case"),
+    path("test-cases/<int:pk>/feature/", views.download_feature, name="download_feature"),
     path("<str:key>/", views.story_detail, name="detail"),
+    path("<str:key>/edit/", views.edit_story, name="edit_story"),
+    path("<str:key>/delete/", views.delete_story, name="delete_story"),
+    path("<str:key>/test-cases/new/", views.create_test_case, name="create_test_case"),
 ]

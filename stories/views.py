@@ -1,14 +1,182 @@
-from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_GET
+"""Pages for stories and test cases. Every form works with HTMX (fragments, inline errors, toasts) and without
+JavaScript (POST, redirect, django message)."""
 
-from stories.models import UserStory
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Prefetch
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.cache import patch_vary_headers
+from django.utils.text import slugify
+from django.views.decorators.http import require_GET, require_http_methods
+from django_htmx.http import HttpResponseClientRedirect
+
+from stories.forms import StoryForm, TestCaseForm, save_test_case, scenario_formset
+from stories.models import Project, Scenario, TestCase, UserStory
+from stories.toasts import toast_trigger
+
+STORIES_PER_PAGE = 50
+
+
+def _is_fragment_request(request: HttpRequest) -> bool:
+    # A history restore (back button after the cache expired) needs the whole page, not a fragment.
+    return bool(request.htmx) and not request.htmx.boosted and not request.htmx.history_restore_request
+
+
+def _done(request: HttpRequest, message: str, url: str) -> HttpResponse:
+    """Finish a successful form: HTMX follows HX-Redirect, a plain browser a 302; both show the message as a toast."""
+    messages.success(request, message)
+    if request.htmx:
+        return HttpResponseClientRedirect(url)
+    return redirect(url)
+
+
+# --- Stories --------------------------------------------------------------------------------------------------
 
 
 @require_GET
-def story_list(request):
-    return render(request, "stories/list.html", {"stories": UserStory.objects.all()[:50]})
+def story_list(request: HttpRequest) -> HttpResponse:
+    filters = {
+        "q": request.GET.get("q", "").strip(),
+        "project": request.GET.get("project", "").strip(),
+        "has_tests": request.GET.get("has_tests", ""),
+    }
+    stories = UserStory.objects.select_related("project").with_test_case_count().search(filters["q"])
+    if filters["project"]:
+        stories = stories.filter(project__key=filters["project"])
+    if filters["has_tests"] in {"yes", "no"}:
+        stories = stories.with_test_cases(filters["has_tests"] == "yes")
+    page = Paginator(stories, STORIES_PER_PAGE).get_page(request.GET.get("page"))
+    context = {
+        "page_obj": page,
+        "stories": page.object_list,
+        "filters": filters,
+        "filtered": any(filters.values()),
+        # Tells "no stories yet" apart from "nothing matches"; only asked when the page is empty.
+        "any_stories": bool(page.object_list) or UserStory.objects.exists(),
+    }
+    template = "stories/list.html#story-results" if _is_fragment_request(request) else "stories/list.html"
+    response = render(request, template, context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
 
 
 @require_GET
-def story_detail(request, key):
-    return render(request, "stories/detail.html", {"story": get_object_or_404(UserStory, key=key)})
+def story_detail(request: HttpRequest, key: str) -> HttpResponse:
+    test_cases = TestCase.objects.prefetch_related("scenarios").order_by("id")
+    story = get_object_or_404(
+        UserStory.objects.select_related("project").prefetch_related(Prefetch("test_cases", queryset=test_cases)),
+        key=key,
+    )
+    return render(request, "stories/detail.html", {"story": story})
+
+
+@require_http_methods(["GET", "POST"])
+def create_story(request: HttpRequest) -> HttpResponse:
+    # Preselect the project the user was browsing (?project=KEY).
+    project = Project.objects.filter(key=request.GET["project"]).first() if request.GET.get("project") else None
+    form = StoryForm(_posted(request), initial={"project": project})
+    if request.method == "POST" and form.is_valid():
+        story = form.save()
+        return _done(request, f"Story {story.key} created.", story.get_absolute_url())
+    return _render_form(request, "stories/story_form.html", "story-form", {"form": form, "story": None})
+
+
+@require_http_methods(["GET", "POST"])
+def edit_story(request: HttpRequest, key: str) -> HttpResponse:
+    story = get_object_or_404(UserStory, key=key)
+    form = StoryForm(_posted(request), instance=story)
+    if request.method == "POST" and form.is_valid():
+        story = form.save()
+        return _done(request, f"Story {story.key} saved.", story.get_absolute_url())
+    return _render_form(request, "stories/story_form.html", "story-form", {"form": form, "story": story})
+
+
+@require_http_methods(["GET", "POST"])
+def delete_story(request: HttpRequest, key: str) -> HttpResponse:
+    story = get_object_or_404(UserStory.objects.with_test_case_count(), key=key)
+    if request.method == "POST":
+        story.delete()
+        return _done(request, f"Story {key} deleted.", reverse("stories:list"))
+    return render(
+        request,
+        "stories/confirm_delete.html",
+        {"object": story, "kind": "story", "cancel_url": story.get_absolute_url()},
+    )
+
+
+# --- Test cases -----------------------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def create_test_case(request: HttpRequest, key: str) -> HttpResponse:
+    story = get_object_or_404(UserStory, key=key)
+    test_case = TestCase(story=story, author=request.user)
+    return _test_case_form(request, test_case, created=True)
+
+
+@require_http_methods(["GET", "POST"])
+def edit_test_case(request: HttpRequest, pk: int) -> HttpResponse:
+    test_case = get_object_or_404(TestCase.objects.select_related("story"), pk=pk)
+    return _test_case_form(request, test_case, created=False)
+
+
+@require_http_methods(["GET", "POST"])
+def delete_test_case(request: HttpRequest, pk: int) -> HttpResponse:
+    test_case = get_object_or_404(TestCase.objects.select_related("story"), pk=pk)
+    story_url = test_case.story.get_absolute_url()
+    if request.method == "GET":
+        return render(
+            request, "stories/confirm_delete.html", {"object": test_case, "kind": "test case", "cancel_url": story_url}
+        )
+    title = test_case.title
+    test_case.delete()
+    if _is_fragment_request(request):
+        # The detail page swaps the test case's <article> for this empty answer, so it disappears in place.
+        return toast_trigger(HttpResponse(""), f"Test case “{title}” deleted.")
+    messages.success(request, f"Test case “{title}” deleted.")
+    return redirect(story_url)
+
+
+@require_GET
+def download_feature(request: HttpRequest, pk: int) -> HttpResponse:
+    test_case = get_object_or_404(
+        TestCase.objects.select_related("story").prefetch_related(
+            Prefetch("scenarios", queryset=Scenario.objects.order_by("position", "id"))
+        ),
+        pk=pk,
+    )
+    filename = f"{slugify(test_case.story.key)}-{slugify(test_case.title)[:60] or test_case.pk}.feature"
+    response = HttpResponse(test_case.feature_text(), content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+# --- helpers --------------------------------------------------------------------------------------------------
+
+
+def _posted(request: HttpRequest):
+    """The form data of a POST (even an empty one, so it is validated), None for a GET."""
+    return request.POST if request.method == "POST" else None
+
+
+def _render_form(request: HttpRequest, template: str, partial: str, context: dict) -> HttpResponse:
+    # An invalid HTMX post re-renders just the form with status 200: htmx 2 does not swap 4xx answers by default.
+    if _is_fragment_request(request):
+        template = f"{template}#{partial}"
+    return render(request, template, context)
+
+
+def _test_case_form(request: HttpRequest, test_case: TestCase, created: bool) -> HttpResponse:
+    form = TestCaseForm(_posted(request), instance=test_case)
+    formset = scenario_formset(test_case, _posted(request))
+    # Validate both, so errors in the test case and in its scenarios show at once.
+    if request.method == "POST" and all([form.is_valid(), formset.is_valid()]):
+        test_case = save_test_case(form, formset)
+        verb = "created" if created else "saved"
+        return _done(request, f"Test case “{test_case.title}” {verb}.", test_case.get_absolute_url())
+    context = {"form": form, "formset": formset, "story": test_case.story, "test_case": test_case}
+    return _render_form(request, "stories/test_case_form.html", "test-case-form", context)
