@@ -157,7 +157,9 @@ class TestCase(models.Model):
     def feature_text(self) -> str:
         """This test case as a valid .feature file."""
         description = "\n".join(
-            line for line in (self.objective, f"Preconditions: {self.preconditions}" if self.preconditions else "") if line
+            line
+            for line in (self.objective, f"Preconditions: {self.preconditions}" if self.preconditions else "")
+            if line
         )
         return gherkin.feature_text(
             self.title,
