@@ -15,23 +15,19 @@ _WANT_RE = re.compile(
 _CAN_RE = re.compile(r"^(?P<actor>[A-Za-z][\w\s-]{0,40}?)\s+(?:can|is able to|should be able to)\s+(?P<action>.+)$")
 _PRONOUNS = {"my": "their", "me": "them", "i": "they", "mine": "theirs", "myself": "themselves", "i'm": "they are"}
 # The words that turn a number into a limit worth testing at its edges.
+_NUMBER_UNIT = r"\s+(\d+(?:\.\d+)?)\s*([A-Za-z%]+)?"
+
+
+def _limit(words: str) -> re.Pattern:
+    return re.compile(rf"\b(?:{words}){_NUMBER_UNIT}", re.IGNORECASE)
+
+
 _LIMIT_PATTERNS = [
     ("between", re.compile(r"\bbetween\s+(\d+(?:\.\d+)?)\s+and\s+(\d+(?:\.\d+)?)\s*([A-Za-z%]+)?", re.I)),
-    (
-        "max",
-        re.compile(
-            r"\b(?:at most|up to|no more than|maximum(?: of)?|max\.?|not exceed(?:ing)?|limit(?:ed)? (?:of|to))\s+(\d+(?:\.\d+)?)\s*([A-Za-z%]+)?",
-            re.I,
-        ),
-    ),  # noqa: E501
-    (
-        "min",
-        re.compile(
-            r"\b(?:at least|no less than|no fewer than|minimum(?: of)?|min\.?)\s+(\d+(?:\.\d+)?)\s*([A-Za-z%]+)?", re.I
-        ),
-    ),  # noqa: E501
-    ("below", re.compile(r"\b(?:less than|fewer than|under|below|within)\s+(\d+(?:\.\d+)?)\s*([A-Za-z%]+)?", re.I)),
-    ("above", re.compile(r"\b(?:more than|greater than|over|above|exceeds?)\s+(\d+(?:\.\d+)?)\s*([A-Za-z%]+)?", re.I)),
+    ("max", _limit(r"at most|up to|no more than|maximum(?: of)?|max\.?|not exceed(?:ing)?|limit(?:ed)? (?:of|to)")),
+    ("min", _limit(r"at least|no less than|no fewer than|minimum(?: of)?|min\.?")),
+    ("below", _limit(r"less than|fewer than|under|below|within")),
+    ("above", _limit(r"more than|greater than|over|above|exceeds?")),
 ]
 _TIME_UNITS = {"s", "sec", "secs", "second", "seconds", "ms", "milliseconds", "minute", "minutes", "min", "mins"}
 
