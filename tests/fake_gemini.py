@@ -232,6 +232,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, code: int, payload: dict | str) -> None:
         body = (payload if isinstance(payload, str) else json.dumps(payload)).encode()
+        # A call ends when its answer leaves: a client may start its next call before this thread runs again, and
+        # that must not count as overlap.
+        self._end_call()
         try:
             self.send_response(code)
             self.send_header("Content-Type", "application/json; charset=UTF-8")
@@ -240,6 +243,16 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (a timeout): nothing to tell it
+
+    _call: dict | None = None
+
+    def _end_call(self) -> None:
+        call, self._call = self._call, None
+        if call is not None:
+            state = self.server.state
+            with state.lock:
+                state.in_flight -= 1
+                call["end"] = time.monotonic()
 
     def _read_json(self) -> dict:
         length = int(self.headers.get("Content-Length") or 0)
@@ -280,6 +293,7 @@ class _Handler(BaseHTTPRequestHandler):
             "fault": None,
         }
         with state.lock:
+            self._call = call
             state.calls.append(call)
             state.in_flight += 1
             state.max_in_flight = max(state.max_in_flight, state.in_flight)
@@ -315,9 +329,7 @@ class _Handler(BaseHTTPRequestHandler):
             call["status"] = 200
             self._send(200, response)
         finally:
-            with state.lock:
-                state.in_flight -= 1
-                call["end"] = time.monotonic()
+            self._end_call()
 
 
 _KNOBS = {"latency", "faults", "add_faults", "hang_seconds", "reset"}

@@ -53,6 +53,17 @@ try:
 except ImportError:  # pragma: no cover
     pass
 
+try:  # a connection dropped mid-exchange can surface from the transport's stream layer unwrapped
+    import anyio
+
+    _STREAM_ERRORS: tuple[type[BaseException], ...] = (
+        anyio.EndOfStream,
+        anyio.BrokenResourceError,
+        anyio.ClosedResourceError,
+    )
+except ImportError:  # pragma: no cover
+    _STREAM_ERRORS = ()
+
 MAX_RETRY_DELAY_SECONDS = 60.0  # a 429 asking for longer than this fails instead of parking a worker
 _BLOCKED_FINISH = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "LANGUAGE", "OTHER"}
 
@@ -279,7 +290,7 @@ async def _attempt(client: genai.Client, config: GeminiConfig, prompt: str) -> B
         raise classify_api_error(error, config) from None
     except (TimeoutError, *_TIMEOUTS):
         raise Failure("timeout", f"Gemini did not answer within {config.timeout_seconds:g} s", True) from None
-    except _TRANSPORT as error:
+    except (*_TRANSPORT, *_STREAM_ERRORS, OSError) as error:
         host = urlparse(config.base_url).netloc or "generativelanguage.googleapis.com"
         raise Failure("network", f"Could not reach Gemini at {host} ({type(error).__name__})", True) from None
     if response.parsed is None or not isinstance(response.parsed, BatchOut):

@@ -132,7 +132,7 @@ def test_a_dropped_connection_is_retried(fake_gemini):
     fake_gemini.configure(faults=[{"fault": "disconnect", "batch": 0}])
     result = generate(STORY, GenerationRequest(3, 2))
 
-    assert result.error is None
+    assert result.error is None, result.error
     assert result.report["retries"] == 1
 
 
