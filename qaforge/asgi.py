@@ -1,8 +1,38 @@
-"""ASGI entry point: Django for every request (the SSE router is added by the live-updates feature)."""
+"""ASGI entry point: `/events/...` goes to the live-updates stream (Starlette + sse-starlette), the rest to Django.
+
+Served by daphne (`daphne qaforge.asgi:application`). The stream is a long-lived async response that must not
+tie up one of Django's sync threads per open page, hence its own small app; it authenticates the Django session
+itself (see generation.events).
+"""
 
 import os
 
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "qaforge.settings")
-application = get_asgi_application()
+django_application = get_asgi_application()  # sets Django up; generation.events needs models and settings
+
+from generation import events  # noqa: E402
+
+EVENTS_PREFIX = "/events/"
+
+
+async def lifespan(scope, receive, send) -> None:
+    """Answer lifespan for servers that send it (uvicorn does, daphne does not); Django itself refuses it."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await events.watcher.stop()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def application(scope, receive, send) -> None:
+    if scope["type"] == "http" and scope["path"].startswith(EVENTS_PREFIX):
+        await events.app(scope, receive, send)
+    elif scope["type"] == "lifespan":
+        await lifespan(scope, receive, send)
+    else:
+        await django_application(scope, receive, send)

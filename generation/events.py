@@ -1,0 +1,416 @@
+"""Live badge updates: one Server-Sent Events stream per page, fed by one database watcher per server process.
+
+`GET /events/stories?ids=1,2,3` (served by sse-starlette; `qaforge/asgi.py` routes `/events/` here) streams
+the badge of each listed story as the event `story-<pk>` whose data is the badge partial
+(`generation.badges.render_badge`), and a `job-finished` event (a toast) when a job becomes ready or fails.
+
+These requests skip Django's middleware, so the stream authenticates the Django session itself, the way
+`django.contrib.auth.get_user` does (session auth hash included).
+
+Database load does not grow with the number of open pages: a single `Watcher` task per process polls for jobs
+changed since its high-water mark a few times a second (one query per tick), renders each changed badge once
+and hands it to every stream subscribed to that story. Each stream keeps only the latest badge per story, so a
+slow client never piles up stale updates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import deque
+from collections.abc import AsyncIterator, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from importlib import import_module
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model, load_backend
+from django.core.exceptions import ValidationError
+from django.db import DatabaseError, connection, connections
+from django.db.models import Max, OuterRef, Q, Subquery
+from django.utils import timezone
+from django.utils.crypto import constant_time_compare
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route
+
+from generation.badges import attach_counts, badge_event_name, latest_jobs_queryset, render_badge, render_toast
+from generation.models import ACTIVE_STATUSES, GenerationJob, JobStatus
+from stories.models import UserStory
+
+log = logging.getLogger("qaforge.events")
+
+MAX_STORIES_PER_STREAM = 200
+# On (re)connect, rows whose latest job changed this recently get their badge re-sent even if it finished.
+RECENT_JOB_WINDOW = timedelta(minutes=10)
+PING_SECONDS = 15
+RECONNECT_MILLISECONDS = 2000
+TOAST_EVENT = "job-finished"
+TOAST_STATUSES = (JobStatus.READY, JobStatus.FAILED)
+
+
+# --- Who is asking, and what may they see ----------------------------------------------------------------------
+
+
+class _Counter:
+    """A thread-safe count of SQL statements, installed with `connection.execute_wrapper`."""
+
+    def __init__(self) -> None:
+        self.value = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, execute, sql, params, many, context):
+        with self._lock:
+            self.value += 1
+        return execute(sql, params, many, context)
+
+
+connect_queries = _Counter()
+
+
+def session_user(session_key: str | None):
+    """The active user signed in with this session key, or None. Sync: run it through sync_to_async.
+
+    Mirrors `django.contrib.auth.get_user` (same session keys, backend check and session-hash check, fallback
+    secrets accepted) but never writes to the session: the stream has no response cookie to update.
+    """
+    if not session_key:
+        return None
+    engine = import_module(settings.SESSION_ENGINE)
+    data = engine.SessionStore(session_key).load()  # {} for an unknown, expired or tampered session
+    try:
+        user_id = get_user_model()._meta.pk.to_python(data[SESSION_KEY])
+        backend_path = data[BACKEND_SESSION_KEY]
+    except (KeyError, ValidationError):
+        return None
+    if backend_path not in settings.AUTHENTICATION_BACKENDS:
+        return None
+    user = load_backend(backend_path).get_user(user_id)
+    if user is None or not getattr(user, "is_active", False):
+        return None
+    session_hash = data.get(HASH_SESSION_KEY)
+    if not session_hash:
+        return None
+    # A changed password changes the hash, which signs out every other session (as in get_user).
+    expected = [user.get_session_auth_hash(), *user.get_session_auth_fallback_hash()]
+    if not any(constant_time_compare(session_hash, h) for h in expected):
+        return None
+    return user
+
+
+def visible_story_ids(user, story_ids: Iterable[int]) -> list[int]:
+    """The subset of `story_ids` that exist and `user` may see: every story, for any signed-in user, today.
+
+    The one place to tighten when stories get per-project permissions.
+    """
+    if user is None or not user.is_active:
+        return []
+    return list(UserStory.objects.filter(pk__in=list(story_ids)).values_list("pk", flat=True))
+
+
+def parse_story_ids(raw: str) -> list[int]:
+    """`"1,2,3"` → `[1, 2, 3]`; raises ValueError (with a message for a person) on anything else."""
+    ids: list[int] = []
+    for part in raw.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if not part.isdigit() or len(part) > 18:
+            raise ValueError(f"Story ids must be whole numbers, not {part[:20]!r}.")
+        ids.append(int(part))
+    ids = list(dict.fromkeys(ids))
+    if len(ids) > MAX_STORIES_PER_STREAM:
+        raise ValueError(f"At most {MAX_STORIES_PER_STREAM} stories per stream.")
+    return ids
+
+
+def _with_own_connection(func, *args):
+    """Run connect-time database work in a pool thread and close that thread's connection afterwards.
+
+    These calls happen once per (re)connect, not per tick; closing keeps no idle connection per pool thread
+    (and lets the test database be dropped on PostgreSQL).
+    """
+    try:
+        with connection.execute_wrapper(connect_queries):
+            return func(*args)
+    finally:
+        connections.close_all()
+
+
+async def run_db(func, *args):
+    return await sync_to_async(_with_own_connection, thread_sensitive=False)(func, *args)
+
+
+def initial_badges(story_ids: list[int]) -> list[tuple[int, str]]:
+    """Badges of the rows whose latest job is active or changed recently: what a (re)connecting page needs."""
+    if not story_ids:
+        return []
+    recent = timezone.now() - RECENT_JOB_WINDOW
+    jobs = (
+        latest_jobs_queryset()
+        .filter(story_id__in=story_ids)
+        .filter(Q(status__in=ACTIVE_STATUSES) | Q(updated_at__gte=recent))
+    )
+    return [(job.story_id, render_badge(job.story, job)) for job in attach_counts(jobs)]
+
+
+# --- The shared watcher ----------------------------------------------------------------------------------------
+
+
+class Subscription:
+    """One open stream's interest: its stories, and the updates not yet sent (only the latest per story)."""
+
+    MAX_TOASTS = 20
+
+    def __init__(self, story_ids: Iterable[int]) -> None:
+        self.story_ids = frozenset(story_ids)
+        self.loop = asyncio.get_running_loop()
+        self._badges: dict[int, str] = {}
+        self._toasts: deque[str] = deque(maxlen=self.MAX_TOASTS)
+        self._wakeup = asyncio.Event()
+
+    def offer(self, story_id: int, html: str, toast: str | None) -> None:
+        # A newer badge replaces an unsent older one: the queue is bounded by the number of rows on the page.
+        self._badges.pop(story_id, None)
+        self._badges[story_id] = html
+        if toast:
+            self._toasts.append(toast)
+        self._wakeup.set()
+
+    async def next_events(self) -> list[ServerSentEvent]:
+        await self._wakeup.wait()
+        self._wakeup.clear()
+        events = [ServerSentEvent(data=html, event=badge_event_name(pk)) for pk, html in self._badges.items()]
+        events += [ServerSentEvent(data=toast, event=TOAST_EVENT) for toast in self._toasts]
+        self._badges.clear()
+        self._toasts.clear()
+        return events
+
+
+class Watcher:
+    """Polls the database for changed jobs and fans rendered badges out to every subscribed stream.
+
+    One asyncio task per process, started by the first subscriber and ended after `idle_seconds` with none.
+    Database work runs in one dedicated thread, serially, on that thread's own connection.
+
+    Change detection: jobs with `updated_at` above a high-water mark taken from the database's own values
+    (workers' clocks, not ours), minus an `overlap` window re-read every tick so a write stamped slightly in the
+    past (clock skew, a transaction that committed late) is not missed; re-read rows are recognised by
+    (job id, story version) and skipped.
+    """
+
+    def __init__(self, interval: float = 0.25, overlap: float = 3.0, idle_seconds: float = 10.0) -> None:
+        self.interval = interval
+        self.overlap = timedelta(seconds=overlap)
+        self.idle_seconds = idle_seconds
+        self._subscriptions: set[Subscription] = set()
+        self._task: asyncio.Task | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qaforge-sse-watcher")
+        self._queries = _Counter()
+        self.ticks = 0
+        self.badges_rendered = 0
+        self.events_queued = 0
+        self.streams_opened = 0
+        self._reset_state()
+
+    # Watcher-thread state (touched only by functions running on self._executor).
+    def _reset_state(self) -> None:
+        self._high_water = None
+        self._started = False
+        self._seen: dict[int, tuple] = {}  # story id -> (latest job id, story version, status)
+
+    def stats(self) -> dict:
+        return {
+            "streams": len(self._subscriptions),
+            "streams_opened": self.streams_opened,
+            "running": self._task is not None and not self._task.done(),
+            "ticks": self.ticks,
+            "queries": self._queries.value,
+            "badges_rendered": self.badges_rendered,
+            "events_queued": self.events_queued,
+            "connect_queries": connect_queries.value,
+        }
+
+    async def astats(self) -> dict:
+        """`stats()` read on the watcher thread, so it never falls in the middle of a tick."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self.stats)
+
+    def subscribe(self, story_ids: Iterable[int]) -> Subscription:
+        """Register a stream (call from the server's event loop); starts the watcher if it is not running."""
+        subscription = Subscription(story_ids)
+        loop = subscription.loop
+        if self._task is None or self._task.done() or self._loop is not loop:
+            # A new event loop (a test, a restarted server) cannot use tasks or streams of an old one.
+            self._subscriptions = {s for s in self._subscriptions if s.loop is loop}
+            self._loop = loop
+            self._task = loop.create_task(self._run(), name="qaforge-sse-watcher")
+        self._subscriptions.add(subscription)
+        self.streams_opened += 1
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        self._subscriptions.discard(subscription)
+
+    async def stop(self) -> None:
+        """Cancel the watcher task (server shutdown); streams still open get nothing more."""
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._close)
+
+    def close_connection(self) -> None:
+        """Close the watcher thread's database connection and forget its state, waiting for it (tests)."""
+        self._executor.submit(self._close).result()
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        idle_since = None
+        try:
+            while True:
+                if self._subscriptions:
+                    idle_since = None
+                elif idle_since is None:
+                    idle_since = loop.time()
+                elif loop.time() - idle_since >= self.idle_seconds:
+                    break
+                started = loop.time()
+                updates = await loop.run_in_executor(self._executor, self._tick)
+                self._fan_out(updates)
+                await asyncio.sleep(max(0.0, self.interval - (loop.time() - started)))
+        finally:
+            # No await before this point after the loop ends, so a subscriber arriving now starts a new task;
+            # its first tick runs after this clean-up on the same single thread.
+            if self._task is asyncio.current_task():
+                self._task = None
+            self._executor.submit(self._close)
+
+    def _fan_out(self, updates: list[tuple[int, str, str | None]]) -> None:
+        for story_id, html, toast in updates:
+            for subscription in self._subscriptions:
+                if story_id in subscription.story_ids:
+                    subscription.offer(story_id, html, toast)
+                    self.events_queued += 1
+
+    def _close(self) -> None:
+        self._reset_state()
+        connection.close()
+
+    def _tick(self) -> list[tuple[int, str, str | None]]:
+        self.ticks += 1
+        try:
+            with connection.execute_wrapper(self._queries):
+                if not self._started:
+                    # Start from the newest change in the database. The first read re-sends the overlap window
+                    # before it: harmless (swaps are idempotent), and nothing written while the first stream
+                    # was connecting is lost.
+                    self._high_water = GenerationJob.objects.aggregate(m=Max("updated_at"))["m"]
+                    self._started = True
+                return self._read_changes()
+        except DatabaseError:
+            log.exception("live updates: reading changed jobs failed; retrying on the next tick")
+            connection.close()  # a broken connection is reopened by the next query
+            return []
+
+    def _read_changes(self) -> list[tuple[int, str, str | None]]:
+        since = self._high_water - self.overlap if self._high_water is not None else None
+        changed = GenerationJob.objects.all() if since is None else GenerationJob.objects.filter(updated_at__gt=since)
+        # The story's version is its newest job write; the badge shows the story's latest job, which need not
+        # be the job that changed. One query: changed stories -> their latest job, story and test-case count.
+        version = GenerationJob.objects.filter(story_id=OuterRef("story_id")).order_by("-updated_at")
+        jobs = attach_counts(
+            latest_jobs_queryset()
+            .filter(story_id__in=changed.values("story_id"))
+            .annotate(story_version=Subquery(version.values("updated_at")[:1]))
+        )
+        updates = []
+        for job in jobs:
+            if self._high_water is None or job.story_version > self._high_water:
+                self._high_water = job.story_version
+            previous = self._seen.get(job.story_id)
+            if previous is not None and previous[:2] == (job.pk, job.story_version):
+                continue  # re-read from the overlap window, already sent
+            self._seen[job.story_id] = (job.pk, job.story_version, job.status)
+            self.badges_rendered += 1
+            updates.append((job.story_id, render_badge(job.story, job), self._toast(job, previous, since)))
+        # Forget stories older than the window: they cannot be re-read, and a new write gives a new version.
+        horizon = self._high_water - self.overlap if self._high_water is not None else None
+        if horizon is not None and len(self._seen) > 1000:
+            self._seen = {k: v for k, v in self._seen.items() if v[1] > horizon}
+        return updates
+
+    @staticmethod
+    def _toast(job: GenerationJob, previous: tuple | None, since) -> str | None:
+        if job.status not in TOAST_STATUSES:
+            return None
+        previous_status = previous[2] if previous is not None and previous[0] == job.pk else None
+        if previous_status == job.status:
+            return None
+        if previous_status is None:
+            # Not seen before: only announce it if it ended just now, not a job that ended long ago.
+            ended = job.finished_at or job.updated_at
+            if since is not None and ended <= since:
+                return None
+        return render_toast(job)
+
+
+watcher = Watcher(interval=getattr(settings, "QAFORGE_SSE_POLL_SECONDS", 0.25))
+
+
+# --- The endpoints ---------------------------------------------------------------------------------------------
+
+
+async def request_user(request: Request):
+    return await run_db(session_user, request.cookies.get(settings.SESSION_COOKIE_NAME))
+
+
+async def badge_events(story_ids: list[int]) -> AsyncIterator[ServerSentEvent]:
+    subscription = watcher.subscribe(story_ids)  # before the initial badges, so no change falls in between
+    try:
+        yield ServerSentEvent(comment="connected", retry=RECONNECT_MILLISECONDS)
+        for story_id, html in await run_db(initial_badges, story_ids):
+            yield ServerSentEvent(data=html, event=badge_event_name(story_id))
+        while True:
+            for event in await subscription.next_events():
+                yield event
+    finally:
+        # Runs when the client goes (sse-starlette cancels the generator on http.disconnect) or the server stops.
+        watcher.unsubscribe(subscription)
+
+
+async def stories_stream(request: Request):
+    user = await request_user(request)
+    if user is None:
+        return PlainTextResponse("Sign in to receive live updates.", status_code=401)
+    try:
+        story_ids = parse_story_ids(request.query_params.get("ids", ""))
+    except ValueError as exc:
+        return PlainTextResponse(str(exc), status_code=400)
+    story_ids = await run_db(visible_story_ids, user, story_ids)
+    return EventSourceResponse(badge_events(story_ids), ping=PING_SECONDS, send_timeout=30)
+
+
+async def stream_stats(request: Request):
+    """Watcher counters for benchmarks and operators (staff only)."""
+    user = await request_user(request)
+    if user is None:
+        return PlainTextResponse("Sign in first.", status_code=401)
+    if not user.is_staff:
+        return PlainTextResponse("Staff only.", status_code=403)
+    return JSONResponse(await watcher.astats())
+
+
+app = Starlette(
+    routes=[
+        Route("/events/stories", stories_stream, methods=["GET"]),
+        Route("/events/_stats", stream_stats, methods=["GET"]),
+    ]
+)

@@ -1,0 +1,414 @@
+"""The live-updates stream through the real ASGI app: session authentication, initial badges, pushed changes,
+one shared watcher, disconnects; and once end to end under a real daphne process."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from django.db import connections
+from django.test import Client
+from django.utils import timezone
+
+from generation import events
+from generation.models import GenerationJob, JobStatus
+from qaforge.asgi import application
+from tests import factories
+from tests.services import ROOT, django_env, free_port, wait_for_port
+
+pytestmark = pytest.mark.django_db(transaction=True)  # the stream reads from other threads
+
+
+@pytest.fixture(autouse=True)
+def fresh_watcher():
+    yield
+    events.watcher.close_connection()
+
+
+def in_thread(func, *args, **kwargs):
+    """Run database work off the event loop (as the workers do), on a connection closed afterwards."""
+
+    def run():
+        try:
+            return func(*args, **kwargs)
+        finally:
+            connections.close_all()
+
+    return asyncio.to_thread(run)
+
+
+def write_progress(job, **fields):
+    fields = {"status": JobStatus.RUNNING, "progress": 40, "phase": "Batch 2 of 3", **fields}
+    GenerationJob.objects.filter(pk=job.pk).update(updated_at=timezone.now(), **fields)
+
+
+class Stream:
+    """One GET driven through the ASGI application in-process, as a server would; the body is parsed as SSE."""
+
+    def __init__(self, url: str, session_key: str | None = None):
+        parts = urlsplit(url)
+        headers = [(b"host", b"testserver")]
+        if session_key:
+            headers.append((b"cookie", f"sessionid={session_key}".encode()))
+        self.scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": parts.path,
+            "raw_path": parts.path.encode(),
+            "root_path": "",
+            "query_string": parts.query.encode(),
+            "headers": headers,
+            "client": ("127.0.0.1", 50000),
+            "server": ("testserver", 80),
+        }
+        self.status: int | None = None
+        self.headers: dict[str, str] = {}
+        self.started = asyncio.Event()
+        self.gone = asyncio.Event()
+        self.requested = False
+        self.chunks: asyncio.Queue[bytes] = asyncio.Queue()
+        self.buffer = ""
+        self.task: asyncio.Task | None = None
+
+    async def receive(self):
+        if not self.requested:
+            self.requested = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await self.gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(self, message):
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            self.headers = {k.decode().lower(): v.decode() for k, v in message["headers"]}
+            self.started.set()
+        elif message["type"] == "http.response.body":
+            await self.chunks.put(message.get("body", b""))
+
+    async def open(self) -> Stream:
+        self.task = asyncio.create_task(application(self.scope, self.receive, self.send))
+        await asyncio.wait_for(self.started.wait(), 10)
+        return self
+
+    async def next_event(self, timeout: float = 10) -> tuple[str, str]:
+        """The next named event (comments and pings skipped) as (event name, data)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            while "\r\n\r\n" in self.buffer:
+                block, self.buffer = self.buffer.split("\r\n\r\n", 1)
+                name, data = "message", []
+                for line in block.split("\r\n"):
+                    if line.startswith("event: "):
+                        name = line[len("event: ") :]
+                    elif line.startswith("data: "):
+                        data.append(line[len("data: ") :])
+                if data:
+                    return name, "\n".join(data)
+            remaining = deadline - asyncio.get_running_loop().time()
+            chunk = await asyncio.wait_for(self.chunks.get(), max(remaining, 0.01))
+            self.buffer += chunk.decode()
+
+    async def event_containing(self, text: str, timeout: float = 10) -> tuple[list[tuple[str, str]], tuple[str, str]]:
+        """Read until an event whose data contains `text`: (the events before it, that event)."""
+        before = []
+        while True:
+            event = await self.next_event(timeout)
+            if text in event[1]:
+                return before, event
+            before.append(event)
+
+    async def close(self) -> None:
+        self.gone.set()
+        await asyncio.wait_for(self.task, 5)
+
+
+def session_key(user) -> str:
+    """A new signed-in session for `user` (a fresh client each time: logging in again would end the last one)."""
+    client = Client()
+    client.force_login(user)
+    return client.cookies["sessionid"].value
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hasher(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def lead_session(user):
+    return session_key(user)
+
+
+async def get(path: str, session: str | None = None) -> httpx.Response:
+    cookies = {"sessionid": session} if session else None
+    transport = httpx.ASGITransport(app=application)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver", cookies=cookies) as c:
+        return await c.get(path)
+
+
+# --- Who may open a stream -----------------------------------------------------------------------------------
+
+
+def test_anonymous_request_is_refused(story):
+    response = asyncio.run(get(f"/events/stories?ids={story.pk}"))
+    assert response.status_code == 401
+    assert "text/event-stream" not in response.headers["content-type"]
+
+
+def test_forged_session_is_refused(story):
+    response = asyncio.run(get(f"/events/stories?ids={story.pk}", session="forged0session0key0that0is0long"))
+    assert response.status_code == 401
+
+
+def test_session_is_refused_after_the_password_changed(user, story):
+    session = session_key(user)
+    user.set_password("a-new-password-42")
+    user.save()
+    response = asyncio.run(get(f"/events/stories?ids={story.pk}", session=session))
+    assert response.status_code == 401
+
+
+def test_session_of_a_deactivated_user_is_refused(user, story):
+    session = session_key(user)
+    user.is_active = False
+    user.save()
+    assert asyncio.run(get(f"/events/stories?ids={story.pk}", session=session)).status_code == 401
+
+
+@pytest.mark.parametrize("ids", ["1,two", "-3", "1;2", ",".join(str(i) for i in range(1, 202))])
+def test_bad_story_ids_are_refused(lead_session, ids):
+    response = asyncio.run(get(f"/events/stories?ids={ids}", session=lead_session))
+    assert response.status_code == 400
+
+
+def test_parse_story_ids_dedupes_and_skips_blanks():
+    assert events.parse_story_ids(" 3, 1,,3 ") == [3, 1]
+    assert events.parse_story_ids("") == []
+
+
+def test_visible_story_ids_drops_unknown_stories(user, story):
+    assert events.visible_story_ids(user, [story.pk, story.pk + 1000]) == [story.pk]
+
+
+def test_stats_are_for_staff_only(lead_session):
+    assert asyncio.run(get("/events/_stats", session=lead_session)).status_code == 403
+    admin = factories.make_user("ops", is_staff=True)
+    response = asyncio.run(get("/events/_stats", session=session_key(admin)))
+    assert response.status_code == 200
+    assert {"streams", "ticks", "queries"} <= response.json().keys()
+
+
+def test_django_pages_still_served_through_the_router(db):
+    response = asyncio.run(get("/login/"))
+    assert response.status_code == 200
+    assert "<form" in response.text
+
+
+# --- What a stream carries -----------------------------------------------------------------------------------
+
+
+def test_stream_sends_active_badges_first_then_pushes_progress(lead_session, project):
+    running = factories.make_story(project=project, key="SHOP-1")
+    idle = factories.make_story(project=project, key="SHOP-2")
+    long_done = factories.make_story(project=project, key="SHOP-3")
+    job = GenerationJob.objects.create(story=running, status=JobStatus.RUNNING, progress=10, phase="Batch 1 of 3")
+    old = timezone.now() - timedelta(hours=2)
+    done = GenerationJob.objects.create(story=long_done, status=JobStatus.READY, queued_at=old)
+    GenerationJob.objects.filter(pk=done.pk).update(updated_at=old)  # save() stamps now
+
+    async def scenario():
+        stream = await Stream(f"/events/stories?ids={running.pk},{idle.pk},{long_done.pk}", lead_session).open()
+        assert stream.status == 200
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        first = await stream.next_event()
+        assert first[0] == f"story-{running.pk}"
+        assert "Generating 10%" in first[1]
+
+        await in_thread(write_progress, job)
+        before, pushed = await stream.event_containing("Generating 40%")
+        # Neither the idle story nor the long-finished one is sent (the running one may be sent twice).
+        assert {name for name, _ in before} <= {f"story-{running.pk}"}
+        assert pushed[0] == f"story-{running.pk}"
+        assert "Batch 2 of 3" in pushed[1]
+        assert pushed[1].startswith(f'<span id="story-{running.pk}-badge"')
+
+        await in_thread(write_progress, job, status=JobStatus.READY, progress=100, finished_at=timezone.now())
+        _, ready = await stream.event_containing("Ready to review")
+        assert ready[0] == f"story-{running.pk}"
+        _, toast = await stream.event_containing("SHOP-1 ready")
+        assert toast[0] == "job-finished"
+        assert f"/generation/jobs/{job.pk}/review" in toast[1]
+        await stream.close()
+
+    asyncio.run(scenario())
+
+
+def test_failed_job_pushes_badge_and_toast_with_reason(lead_session, story):
+    job = GenerationJob.objects.create(story=story, status=JobStatus.RUNNING, progress=50)
+
+    async def scenario():
+        stream = await Stream(f"/events/stories?ids={story.pk}", lead_session).open()
+        await stream.event_containing("Generating 50%")
+        await in_thread(write_progress, job, status=JobStatus.FAILED, error="Quota <exceeded>")
+        _, badge = await stream.event_containing("Failed")
+        assert "Quota &lt;exceeded&gt;" in badge[1]
+        _, toast = await stream.event_containing("failed:")
+        assert toast == ("job-finished", toast[1])
+        assert "Generation for SHOP-12 failed: Quota &lt;exceeded&gt;" in toast[1]
+        await stream.close()
+
+    asyncio.run(scenario())
+
+
+def test_saved_job_shows_the_new_test_case_count(lead_session, story):
+    job = GenerationJob.objects.create(story=story, status=JobStatus.READY)
+
+    def save():
+        factories.make_test_case(story, source_job=job)
+        factories.make_test_case(story, source_job=job)
+        write_progress(job, status=JobStatus.SAVED)
+
+    async def scenario():
+        stream = await Stream(f"/events/stories?ids={story.pk}", lead_session).open()
+        await stream.event_containing("Ready to review")
+        await in_thread(save)
+        await stream.event_containing("2 test cases")
+        await stream.close()
+
+    asyncio.run(scenario())
+
+
+def test_stream_only_carries_its_own_stories(lead_session, project):
+    mine = factories.make_story(project=project)
+    other = factories.make_story(project=project)
+    other_job = GenerationJob.objects.create(story=other, status=JobStatus.QUEUED)
+    my_job = GenerationJob.objects.create(story=mine, status=JobStatus.QUEUED)
+
+    async def scenario():
+        stream = await Stream(f"/events/stories?ids={mine.pk}", lead_session).open()
+        await stream.event_containing("Queued")
+        await in_thread(write_progress, other_job, progress=70)
+        await in_thread(write_progress, my_job, progress=30)
+        before, _ = await stream.event_containing("Generating 30%")
+        assert not any(f"story-{other.pk}" == name for name, _ in before)
+        await stream.close()
+
+    asyncio.run(scenario())
+
+
+def test_two_streams_share_one_watcher_query_per_tick(user, story):
+    job = GenerationJob.objects.create(story=story, status=JobStatus.QUEUED)
+    first_session, second_session = session_key(user), session_key(user)
+
+    async def scenario():
+        streams = [
+            await Stream(f"/events/stories?ids={story.pk}", first_session).open(),
+            await Stream(f"/events/stories?ids={story.pk}", second_session).open(),
+        ]
+        for stream in streams:
+            await stream.event_containing("Queued")
+        while (await events.watcher.astats())["ticks"] < 2:  # past the start-up tick
+            await asyncio.sleep(0.05)
+        before = await events.watcher.astats()
+        await in_thread(write_progress, job, progress=60)
+        for stream in streams:
+            await stream.event_containing("Generating 60%")
+        after = await events.watcher.astats()
+        ticks = after["ticks"] - before["ticks"]
+        assert ticks >= 1
+        assert after["queries"] - before["queries"] == ticks  # one query per tick, not one per stream
+        assert after["badges_rendered"] - before["badges_rendered"] == 1  # rendered once, sent twice
+        assert after["events_queued"] - before["events_queued"] == 2
+        assert after["streams"] == 2
+        for stream in streams:
+            await stream.close()
+
+    asyncio.run(scenario())
+
+
+def test_stream_ends_when_the_client_disconnects(lead_session, story):
+    GenerationJob.objects.create(story=story, status=JobStatus.QUEUED)
+
+    async def scenario():
+        stream = await Stream(f"/events/stories?ids={story.pk}", lead_session).open()
+        await stream.event_containing("Queued")
+        assert events.watcher.stats()["streams"] == 1
+        await stream.close()  # raises TimeoutError if the response does not end within 5 s
+        assert stream.task.done()
+        assert events.watcher.stats()["streams"] == 0
+
+    asyncio.run(scenario())
+
+
+# --- End to end under daphne ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def daphne_server():
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "qaforge.asgi:application"],
+        cwd=ROOT,
+        env=django_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_for_port(port, process=process)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def read_event(lines, containing: str) -> tuple[str, str]:
+    name = ""
+    for line in lines:
+        if line.startswith("event: "):
+            name = line[len("event: ") :]
+        elif line.startswith("data: ") and containing in line:
+            return name, line
+    raise AssertionError(f"stream ended before an event containing {containing!r}")
+
+
+@pytest.mark.slow
+def test_live_updates_under_daphne(daphne_server, user, story):
+    job = GenerationJob.objects.create(story=story, status=JobStatus.QUEUED)
+    session = session_key(user)
+    staff = session_key(factories.make_user("ops", is_staff=True))
+    anonymous = httpx.Client(base_url=daphne_server, timeout=10)
+    lead = httpx.Client(base_url=daphne_server, timeout=10, cookies={"sessionid": session})
+    ops = httpx.Client(base_url=daphne_server, timeout=10, cookies={"sessionid": staff})
+    with anonymous, lead, ops:
+        login = anonymous.get("/login/")
+        assert login.status_code == 200  # Django, through the router
+        assert "<form" in login.text
+        assert anonymous.get(f"/events/stories?ids={story.pk}").status_code == 401
+
+        with lead.stream("GET", f"/events/stories?ids={story.pk}") as response:
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("text/event-stream")
+            lines = response.iter_lines()
+            assert read_event(lines, "Queued")[0] == f"story-{story.pk}"
+            write_progress(job)
+            assert read_event(lines, "Generating 40%")[0] == f"story-{story.pk}"
+            assert ops.get("/events/_stats").json()["streams"] == 1
+
+        # The client went away: the server's stream ends (its subscription is gone).
+        deadline = time.monotonic() + 10
+        while ops.get("/events/_stats").json()["streams"] != 0:
+            assert time.monotonic() < deadline, "the stream outlived its client"
+            time.sleep(0.1)
