@@ -135,8 +135,11 @@ def delete_test_case(request: HttpRequest, pk: int) -> HttpResponse:
     title = test_case.title
     test_case.delete()
     if _is_fragment_request(request):
-        # The detail page swaps the test case's <article> for this empty answer, so it disappears in place.
-        return toast_trigger(HttpResponse(""), f"Test case “{title}” deleted.")
+        # The page swaps the test case's <article> for this answer, which holds only an out-of-band update of the
+        # count: the article disappears in place and the heading stays right.
+        count = TestCase.objects.filter(story_id=test_case.story_id).count()
+        response = render(request, "stories/detail.html#test-case-count", {"count": count, "oob": True})
+        return toast_trigger(response, f"Test case “{title}” deleted.")
     messages.success(request, f"Test case “{title}” deleted.")
     return redirect(story_url)
 

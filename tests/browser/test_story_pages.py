@@ -63,3 +63,32 @@ def test_server_restart_keeps_the_address(logged_in_page, asgi_server):
     assert asgi_server.process.pid != first_pid
     page.reload()
     expect(page.locator("table.story-table")).to_contain_text("Survives a restart")
+
+
+def test_test_case_form_adds_scenarios_shows_gherkin_errors_and_deletes_in_place(logged_in_page):
+    page = logged_in_page
+    story = factories.make_story(key="SHOP-5", title="Guest checkout")
+    page.goto(f"/stories/{story.key}/test-cases/new/")
+    page.get_by_label("Title").fill("Guest pays")
+    page.locator("#id_scenarios-0-name").fill("Pays by card")
+    page.locator("#id_scenarios-0-steps").fill("Given a cart\nclick pay")
+    page.get_by_role("button", name="Add a scenario").click()  # app.js copies the formset's blank form
+    page.locator("#id_scenarios-1-name").fill("Pays by voucher")
+    page.locator("#id_scenarios-1-steps").fill("Given a cart\nWhen I pay with a voucher\nThen the order is paid")
+    page.get_by_role("button", name="Create test case").click()
+
+    expect(page.locator("#id_scenarios-0-steps_error")).to_contain_text("'click pay' is not a Gherkin step")
+    expect(page.locator("#id_scenarios-1-name")).to_have_value("Pays by voucher")  # kept across the re-render
+    page.locator("#id_scenarios-0-steps").fill("Given a cart\nWhen I pay by card\nThen the order is paid")
+    page.get_by_role("button", name="Create test case").click()
+
+    expect(page).to_have_url(re.compile(r"/stories/SHOP-5/#test-case-\d+$"))
+    expect(page.locator("pre.gherkin")).to_have_count(2)
+    expect(page.locator("pre.gherkin b.kw", has_text="Then")).to_have_count(2)
+    screenshot(page, "test-case-created")
+
+    page.once("dialog", lambda dialog: dialog.accept())  # hx-confirm
+    page.locator(".test-case").get_by_role("link", name="Delete").click()
+    expect(page.locator(".test-case")).to_have_count(0)
+    expect(page.locator("#test-case-count")).to_have_text("(0)")
+    expect(page.locator("#toasts .toast-success").last).to_contain_text("Test case “Guest pays” deleted.")
