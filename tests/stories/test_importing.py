@@ -122,7 +122,9 @@ def test_json_plain_list_and_domain_function_summary(db, tmp_path):
 
 def test_reimport_counts_unchanged_then_updated(db, tmp_path):
     run(SAMPLES / "stories.csv")
-    assert run(SAMPLES / "stories.csv")[0] == "created 0, updated 0, unchanged 4"
+    with CaptureQueriesContext(connection) as queries:
+        assert run(SAMPLES / "stories.csv")[0] == "created 0, updated 0, unchanged 4"
+    assert not [q for q in queries if q["sql"].startswith(("INSERT", "UPDATE"))]
 
     before = UserStory.objects.get(key="SHOP-101")
     text = (SAMPLES / "stories.csv").read_text(encoding="utf-8").replace("Search the catalogue", "Search the shop")
