@@ -213,8 +213,6 @@ class RawRow:
 def _csv_rows(stream: IO, name: str) -> Iterator[RawRow]:
     chunks = _text_chunks(stream, name)
     first = next(chunks, "")
-    if not first.strip():
-        raise ImportFailed([f"{name} is empty: expected a header row such as key,title,acceptance_criteria"])
     header_line = next((line for line in first.splitlines() if line.strip()), "")
     # Excel in many locales saves CSV with semicolons; pick the separator the header row uses most.
     delimiter = max((",", ";", "\t"), key=header_line.count)
@@ -585,9 +583,12 @@ class _Pass:
             try:
                 project.full_clean(validate_unique=False)
             except ValidationError as error:
-                self.project_problems[key] = f'"{key}" is not a valid project key: ' + " ".join(
-                    message for messages in error.message_dict.values() for message in messages
-                )
+                problems = error.message_dict
+                if "key" in problems:
+                    self.project_problems[key] = f'"{key}" is not a valid project key: {" ".join(problems["key"])}'
+                else:
+                    details = " ".join(m for messages in problems.values() for m in messages)
+                    self.project_problems[key] = f'project "{key}" cannot be created: {details}'
                 continue
             if self.write:
                 project.save()

@@ -247,6 +247,9 @@ def test_invalid_project_keys(db, tmp_path):
     path = write(tmp_path, "s.csv", "key,title,project\nA-1,One,shop\n")
     assert f'{path}, line 2, column "project": "shop" is not a valid project key' in fail(path)
 
+    long_name = write(tmp_path, "n.csv", f"key,title,project,project name\nA-1,One,NEW,{'n' * 201}\n")
+    assert 'column "project": project "NEW" cannot be created: Ensure this value has at most 200' in fail(long_name)
+
     good = write(tmp_path, "good.csv", "key,title\nA-1,One\n")
     assert '--project "my project" is not a valid project key' in fail(good, "--project", "my project")
     assert not Project.objects.exists()
@@ -375,11 +378,21 @@ def test_json_item_problems_name_item_line_and_field(db, tmp_path):
     assert not UserStory.objects.exists()
 
 
+def test_json_line_numbers_skip_other_top_level_fields(db, tmp_path):
+    text = '{"source": {"tool": "jira", "list": [1, 2]},\n "stories": [\n  {"key": "A-1", "title": "One"},\n'
+    text += '  {"key": "A-2"}\n]}'
+    path = write(tmp_path, "s.json", text)
+    assert f'{path}, item 2 (line 4), field "title": is missing' in fail(path)
+
+
 def test_json_top_level_must_be_a_list(db, tmp_path):
     assert 'expected a list of stories or {"stories": [...]}' in fail(write(tmp_path, "s.json", '{"items": []}'))
 
 
 def test_unknown_format_and_missing_path(db, tmp_path):
+    long_name = write(tmp_path, "n.csv", f"key,title,project,project name\nA-1,One,NEW,{'n' * 201}\n")
+    assert 'column "project": project "NEW" cannot be created: Ensure this value has at most 200' in fail(long_name)
+
     good = write(tmp_path, "good.csv", "key,title\nA-1,One\n")
     assert 'unknown format "xml" (use auto, csv, json)' in fail(good, "--format", "xml")
     assert f"{tmp_path / 'nope.csv'}: no such file" in fail(tmp_path / "nope.csv")
