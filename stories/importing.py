@@ -2,8 +2,11 @@
 
 All or nothing: the file is read twice. The first pass parses and validates every row (model `full_clean`, duplicate
 keys, priorities, statuses, project keys) and collects the errors; only when there are none does the second pass write,
-in one transaction, in chunks. Rows stream from the file both times, so memory stays flat however long the file is
-(only the set of keys seen is kept); existing stories are looked up a chunk at a time.
+in one transaction, in chunks (a re-import that changes nothing skips it). CSV rows stream from the file both times,
+so memory stays flat however long the file is (only the set of keys seen is kept); a JSON file is parsed whole, as
+json needs. Existing stories are looked up a chunk at a time. Measured with a 50,000-row Jira-style CSV (19 MB) on
+SQLite, 2 busy cores: check only ~8–14 s, first import ~27 s, unchanged re-import ~10 s, 50,000 updates ~23 s;
+peak memory 13–27 MB above the 102 MB a bare `manage.py` process uses.
 
 `import_stories()` is the entry point; the `import_stories` management command and any view call it.
 """
