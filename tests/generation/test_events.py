@@ -22,7 +22,8 @@ from qaforge.asgi import application
 from tests import factories
 from tests.services import ROOT, django_env, free_port, wait_for_port
 
-pytestmark = pytest.mark.django_db(transaction=True)  # the stream reads from other threads
+# The stream reads the database from other threads: tests that need it to see their rows commit them.
+committed = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(autouse=True)
@@ -169,6 +170,7 @@ def test_forged_session_is_refused(story):
     assert response.status_code == 401
 
 
+@committed
 def test_session_is_refused_after_the_password_changed(user, story):
     session = session_key(user)
     user.set_password("a-new-password-42")
@@ -177,6 +179,7 @@ def test_session_is_refused_after_the_password_changed(user, story):
     assert response.status_code == 401
 
 
+@committed
 def test_session_of_a_deactivated_user_is_refused(user, story):
     session = session_key(user)
     user.is_active = False
@@ -184,10 +187,11 @@ def test_session_of_a_deactivated_user_is_refused(user, story):
     assert asyncio.run(get(f"/events/stories?ids={story.pk}", session=session)).status_code == 401
 
 
-@pytest.mark.parametrize("ids", ["1,two", "-3", "1;2", ",".join(str(i) for i in range(1, 202))])
-def test_bad_story_ids_are_refused(lead_session, ids):
-    response = asyncio.run(get(f"/events/stories?ids={ids}", session=lead_session))
-    assert response.status_code == 400
+@committed
+def test_bad_story_ids_are_refused(lead_session):
+    for ids in ["1,two", "-3", "1;2", ",".join(str(i) for i in range(1, 202))]:
+        response = asyncio.run(get(f"/events/stories?ids={ids}", session=lead_session))
+        assert response.status_code == 400, ids
 
 
 def test_parse_story_ids_dedupes_and_skips_blanks():
@@ -199,6 +203,7 @@ def test_visible_story_ids_drops_unknown_stories(user, story):
     assert events.visible_story_ids(user, [story.pk, story.pk + 1000]) == [story.pk]
 
 
+@committed
 def test_stats_are_for_staff_only(lead_session):
     assert asyncio.run(get("/events/_stats", session=lead_session)).status_code == 403
     admin = factories.make_user("ops", is_staff=True)
@@ -213,9 +218,26 @@ def test_django_pages_still_served_through_the_router(db):
     assert "<form" in response.text
 
 
+def test_router_answers_lifespan_for_servers_that_send_it():
+    async def scenario():
+        inbox: asyncio.Queue = asyncio.Queue()
+        inbox.put_nowait({"type": "lifespan.startup"})
+        inbox.put_nowait({"type": "lifespan.shutdown"})
+        sent = []
+
+        async def send(message):
+            sent.append(message["type"])
+
+        await asyncio.wait_for(application({"type": "lifespan", "asgi": {"version": "3.0"}}, inbox.get, send), 5)
+        return sent
+
+    assert asyncio.run(scenario()) == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+
+
 # --- What a stream carries -----------------------------------------------------------------------------------
 
 
+@committed
 def test_stream_sends_active_badges_first_then_pushes_progress(lead_session, project):
     running = factories.make_story(project=project, key="SHOP-1")
     idle = factories.make_story(project=project, key="SHOP-2")
@@ -252,6 +274,7 @@ def test_stream_sends_active_badges_first_then_pushes_progress(lead_session, pro
     asyncio.run(scenario())
 
 
+@committed
 def test_failed_job_pushes_badge_and_toast_with_reason(lead_session, story):
     job = GenerationJob.objects.create(story=story, status=JobStatus.RUNNING, progress=50)
 
@@ -269,6 +292,7 @@ def test_failed_job_pushes_badge_and_toast_with_reason(lead_session, story):
     asyncio.run(scenario())
 
 
+@committed
 def test_saved_job_shows_the_new_test_case_count(lead_session, story):
     job = GenerationJob.objects.create(story=story, status=JobStatus.READY)
 
@@ -287,6 +311,7 @@ def test_saved_job_shows_the_new_test_case_count(lead_session, story):
     asyncio.run(scenario())
 
 
+@committed
 def test_stream_only_carries_its_own_stories(lead_session, project):
     mine = factories.make_story(project=project)
     other = factories.make_story(project=project)
@@ -305,6 +330,7 @@ def test_stream_only_carries_its_own_stories(lead_session, project):
     asyncio.run(scenario())
 
 
+@committed
 def test_two_streams_share_one_watcher_query_per_tick(user, story):
     job = GenerationJob.objects.create(story=story, status=JobStatus.QUEUED)
     first_session, second_session = session_key(user), session_key(user)
@@ -335,6 +361,7 @@ def test_two_streams_share_one_watcher_query_per_tick(user, story):
     asyncio.run(scenario())
 
 
+@committed
 def test_stream_ends_when_the_client_disconnects(lead_session, story):
     GenerationJob.objects.create(story=story, status=JobStatus.QUEUED)
 
@@ -385,6 +412,7 @@ def read_event(lines, containing: str) -> tuple[str, str]:
 
 
 @pytest.mark.slow
+@committed
 def test_live_updates_under_daphne(daphne_server, user, story):
     job = GenerationJob.objects.create(story=story, status=JobStatus.QUEUED)
     session = session_key(user)
