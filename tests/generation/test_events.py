@@ -376,6 +376,25 @@ def test_stream_ends_when_the_client_disconnects(lead_session, story):
     asyncio.run(scenario())
 
 
+def test_watcher_stops_when_no_stream_is_left(db):
+    watcher = events.Watcher(interval=0.02, idle_seconds=0.1)
+
+    async def scenario():
+        subscription = watcher.subscribe([1])
+        assert watcher.stats()["running"]
+        watcher.unsubscribe(subscription)
+        for _ in range(200):
+            if not watcher.stats()["running"]:
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError("the watcher kept polling with no stream open")
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        watcher.close_connection()
+
+
 # --- End to end under daphne ---------------------------------------------------------------------------------
 
 
