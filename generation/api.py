@@ -11,18 +11,8 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from generation import jobs
 from generation.models import GenerationJob
-
-
-class _LazyJobs:
-    # TEMP until generation.engine lands: importing it at module import would break every URL for now.
-    def __getattr__(self, name):
-        from generation import jobs as module
-
-        return getattr(module, name)
-
-
-jobs = _LazyJobs()
 
 
 def api_login_required(view):

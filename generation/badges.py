@@ -139,13 +139,15 @@ def badge_context(story: UserStory, job: GenerationJob | None) -> dict:
     return {**context, "state": "failed", "label": "Failed", "error": job.error or "Generation failed."}
 
 
-def render_badge(story: UserStory, job: GenerationJob | None) -> str:
+def render_badge(story: UserStory, job: GenerationJob | None, *, oob: bool = False) -> str:
     """The badge partial as HTML, exactly as the page renders it; the SSE stream sends this.
 
     The page does the same with `{% include "generation/badge.html#story-badge" with badge=... %}`, passing
     `badge_context(story, job)` as `badge`.
+
+    With oob=True the badge swaps itself in out-of-band (an HTMX response to queueing, saving or cancelling).
     """
-    return render_to_string(BADGE_TEMPLATE, {"badge": badge_context(story, job)})
+    return render_to_string(BADGE_TEMPLATE, {"badge": {**badge_context(story, job), "oob": oob}})
 
 
 def toast_context(job: GenerationJob) -> dict:

@@ -34,8 +34,12 @@ from stories.models import Scenario, TestCase, TestType, UserStory
 log = logging.getLogger("qaforge.jobs")
 
 TASK_FUNC = "generation.tasks.run_generation_job"
-QUEUE_UNREACHABLE = "Could not reach the job queue. Try again in a moment; if it persists, ask an admin to check the worker."
-WORKER_STOPPED = "The worker stopped responding (tried {attempts} times). Try again, or ask an admin to check the worker."
+QUEUE_UNREACHABLE = (
+    "Could not reach the job queue. Try again in a moment; if it persists, ask an admin to check the worker."
+)
+WORKER_STOPPED = (
+    "The worker stopped responding (tried {attempts} times). Try again, or ask an admin to check the worker."
+)
 
 
 class QueueError(Exception):
@@ -90,6 +94,14 @@ def _queue_task(job: GenerationJob) -> str:
     return job.task_id
 
 
+def _enqueue_or_fail(job: GenerationJob) -> None:
+    try:
+        _queue_task(job)
+    except QueueError:
+        _finish(job.pk, JobStatus.FAILED, error=QUEUE_UNREACHABLE, only_if=ACTIVE_STATUSES, phase="Failed")
+        raise
+
+
 def queue_generation(
     story: UserStory | str,
     *,
@@ -125,29 +137,25 @@ def queue_generation(
 
     generator = engine.active_generator()
     created = False
-    try:
-        with transaction.atomic():
-            # Serialise requests for one story so two quick clicks give one job (SQLite IMMEDIATE already does).
-            UserStory.objects.select_for_update().filter(pk=story.pk).first()
-            job = GenerationJob.objects.filter(story=story, status__in=ACTIVE_STATUSES).order_by("-queued_at").first()
-            if job is None:
-                job = GenerationJob.objects.create(
-                    story=story,
-                    requested_by=user if getattr(user, "is_authenticated", False) else None,
-                    test_cases=request.test_cases,
-                    scenarios_per_test=request.scenarios_per_test,
-                    test_types=list(request.test_types),
-                    generator=generator["generator"],
-                    model=generator["model"],
-                    phase="Waiting for a worker",
-                )
-                created = True
-                if enqueue:
-                    transaction.on_commit(lambda: _queue_task(job))
-    except QueueError:
-        # The job was committed before the broker refused it: do not leave it stuck in Queued.
-        _finish(job.pk, JobStatus.FAILED, error=QUEUE_UNREACHABLE, only_if=ACTIVE_STATUSES)
-        raise
+    with transaction.atomic():
+        # Serialise requests for one story so two quick clicks give one job (SQLite IMMEDIATE already does).
+        UserStory.objects.select_for_update().filter(pk=story.pk).first()
+        job = GenerationJob.objects.filter(story=story, status__in=ACTIVE_STATUSES).order_by("-queued_at").first()
+        if job is None:
+            job = GenerationJob.objects.create(
+                story=story,
+                requested_by=user if getattr(user, "is_authenticated", False) else None,
+                test_cases=request.test_cases,
+                scenarios_per_test=request.scenarios_per_test,
+                test_types=list(request.test_types),
+                generator=generator["generator"],
+                model=generator["model"],
+                phase="Waiting for a worker",
+            )
+            created = True
+            if enqueue:
+                # Raised from the commit, so the caller gets QueueError (and the job is failed, not stuck).
+                transaction.on_commit(lambda: _enqueue_or_fail(job))
     if created:
         _transition(job.pk, "queued", story=story.key, generator=job.generator, scenarios=job.total_scenarios)
     return job, created
@@ -168,11 +176,7 @@ def requeue_job(job: GenerationJob) -> GenerationJob:
         updated_at=now,
     )
     job.refresh_from_db()
-    try:
-        _queue_task(job)
-    except QueueError:
-        _finish(job.pk, JobStatus.FAILED, error=QUEUE_UNREACHABLE, only_if=ACTIVE_STATUSES)
-        raise
+    _enqueue_or_fail(job)
     _transition(job.pk, "re-queued", story=job.story.key)
     return job
 

@@ -71,8 +71,14 @@ class GenerationJob(models.Model):
     def __str__(self) -> str:
         return f"{self.story.key} · {self.get_status_display()}"
 
+    def save(self, *args, **kwargs) -> None:
+        self.updated_at = timezone.now()
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "updated_at"}
+        super().save(*args, **kwargs)
+
     def get_absolute_url(self) -> str:
-        return reverse("generation:job_status", args=[self.pk])
+        return reverse("api:job_status", args=[self.pk])
 
     @property
     def is_active(self) -> bool:
@@ -81,12 +87,6 @@ class GenerationJob(models.Model):
     @property
     def total_scenarios(self) -> int:
         return self.test_cases * self.scenarios_per_test
-
-    def save(self, *args, **kwargs) -> None:
-        self.updated_at = timezone.now()
-        if kwargs.get("update_fields") is not None:
-            kwargs["update_fields"] = {*kwargs["update_fields"], "updated_at"}
-        super().save(*args, **kwargs)
 
 
 class BatchCheckpoint(models.Model):
@@ -100,6 +100,9 @@ class BatchCheckpoint(models.Model):
     class Meta:
         ordering = ["job", "index"]
         constraints = [models.UniqueConstraint(fields=["job", "index"], name="one_checkpoint_per_batch")]
+
+    def __str__(self) -> str:
+        return f"batch {self.index} of job {self.job_id}"
 
 
 class SuggestedTestCase(models.Model):

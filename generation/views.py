@@ -173,7 +173,11 @@ def _posted_edits(request: HttpRequest, job: GenerationJob) -> dict[int, dict]:
             if f"{sp}-steps" not in data or data.get(f"{sp}-delete"):
                 continue
             scenarios.append(
-                {"name": data.get(f"{sp}-name", ""), "steps": data.get(f"{sp}-steps", ""), "tags": data.get(f"{sp}-tags", "")}
+                {
+                    "name": data.get(f"{sp}-name", ""),
+                    "steps": data.get(f"{sp}-steps", ""),
+                    "tags": data.get(f"{sp}-tags", ""),
+                }
             )
         edits[suggestion.pk] = {
             "id": suggestion.pk,
@@ -225,7 +229,9 @@ def discard(request: HttpRequest, job_id) -> HttpResponse:
 def cancel(request: HttpRequest, job_id) -> HttpResponse:
     job = get_object_or_404(GenerationJob.objects.select_related("story"), pk=job_id)
     changed = jobs.cancel_job(job)
-    message = f"Cancelled generation for {job.story.key}." if changed else f"{job.story.key}: the job had already ended."
+    message = (
+        f"Cancelled generation for {job.story.key}." if changed else f"{job.story.key}: the job had already ended."
+    )
     return _small_action_response(request, job, message, "info" if changed else "warning")
 
 

@@ -121,6 +121,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = DATA_DIR / "staticfiles"
+STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns on every request when it is missing
 # WhiteNoise serves static files from daphne (no separate web server); with DEBUG it serves straight from static/.
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -139,10 +140,13 @@ GEMINI_BASE_URL = os.environ.get("GEMINI_BASE_URL", "")
 QAFORGE_GENERATOR = os.environ.get("QAFORGE_GENERATOR", "auto")  # auto | offline | gemini
 QAFORGE_BATCH_SIZE = env_int("QAFORGE_BATCH_SIZE", 15)
 QAFORGE_LLM_CONCURRENCY = env_int("QAFORGE_LLM_CONCURRENCY", 16)
-QAFORGE_LLM_TIMEOUT_SECONDS = env_int("QAFORGE_LLM_TIMEOUT_SECONDS", 90)
+QAFORGE_LLM_TIMEOUT_SECONDS = float(os.environ.get("QAFORGE_LLM_TIMEOUT_SECONDS") or 90)
+QAFORGE_LLM_MAX_ATTEMPTS = env_int("QAFORGE_LLM_MAX_ATTEMPTS", 4)
+QAFORGE_RETRY_BASE_SECONDS = float(os.environ.get("QAFORGE_RETRY_BASE_SECONDS") or 1.0)
+QAFORGE_RETRY_MAX_SECONDS = float(os.environ.get("QAFORGE_RETRY_MAX_SECONDS") or 20)
 QAFORGE_JOB_STALE_SECONDS = env_int("QAFORGE_JOB_STALE_SECONDS", 60)
 QAFORGE_JOB_MAX_ATTEMPTS = env_int("QAFORGE_JOB_MAX_ATTEMPTS", 3)
-QAFORGE_HEARTBEAT_SECONDS = env_int("QAFORGE_HEARTBEAT_SECONDS", 10)
+QAFORGE_HEARTBEAT_SECONDS = float(os.environ.get("QAFORGE_HEARTBEAT_SECONDS") or 10)
 
 # --- Queue (django-q2) ----------------------------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "").strip()

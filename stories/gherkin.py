@@ -95,7 +95,10 @@ def _friendly(error: ParserException, line_offset: int) -> str:
     detail = match.group(3)
     got = re.search(r"got '(.*)'$", detail)
     if got:
-        return f"Step line {line}: '{got.group(1).strip()}' is not a Gherkin step (start it with Given, When, Then, And or But)."
+        return (
+            f"Step line {line}: '{got.group(1).strip()}' is not a Gherkin step "
+            "(start it with Given, When, Then, And or But)."
+        )
     return f"Step line {line}: {detail}"
 
 

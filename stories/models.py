@@ -182,6 +182,11 @@ class Scenario(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args, **kwargs) -> None:
+        # Scenarios are validated on every save, not only in forms: imports, admin and jobs all go through here.
+        self.full_clean(exclude=["test_case"])
+        super().save(*args, **kwargs)
+
     def as_text(self) -> gherkin.ScenarioText:
         return gherkin.ScenarioText(self.name, self.steps, list(self.tags))
 
@@ -191,8 +196,3 @@ class Scenario(models.Model):
         problems = gherkin.scenario_problems(self.as_text())
         if problems:
             raise ValidationError({"steps": problems})
-
-    def save(self, *args, **kwargs) -> None:
-        # Scenarios are validated on every save, not only in forms: imports, admin and jobs all go through here.
-        self.full_clean(exclude=["test_case"])
-        super().save(*args, **kwargs)

@@ -45,6 +45,8 @@ def database_url() -> str:
 def django_env(**extra: str) -> dict[str, str]:
     """Environment for a subprocess that must see the same settings and the same test database as this test."""
     env = dict(os.environ)
+    # Set for the test process only (playwright's sync API keeps an event loop in the test thread).
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     env.update(
         {
             "DJANGO_SETTINGS_MODULE": "qaforge.settings",

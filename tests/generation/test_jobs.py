@@ -33,9 +33,7 @@ def make_ready_job(story, suggestions=2, **overrides) -> GenerationJob:
 
 def test_queueing_creates_a_queued_job_with_the_requested_parameters(story, user, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        job, created = jobs.queue_generation(
-            story, user=user, test_cases=4, scenarios_per_test=2, test_types=["API"]
-        )
+        job, created = jobs.queue_generation(story, user=user, test_cases=4, scenarios_per_test=2, test_types=["API"])
     assert created
     job.refresh_from_db()
     assert (job.status, job.test_cases, job.scenarios_per_test, job.test_types) == ("queued", 4, 2, ["API"])
@@ -213,7 +211,9 @@ def test_invalid_gherkin_in_an_edit_saves_nothing_and_says_where(story):
     edits = [{"id": suggestion.pk, "scenarios": [{"name": "Broken", "steps": "Given a cart\nWhen I add an item"}]}]
     with pytest.raises(jobs.SuggestionErrors) as error:
         jobs.save_suggestions(job, edits)
-    assert error.value.errors == {suggestion.pk: {0: ["The scenario needs a 'Then' step that states the expected outcome."]}}
+    assert error.value.errors == {
+        suggestion.pk: {0: ["The scenario needs a 'Then' step that states the expected outcome."]}
+    }
     assert not TestCase.objects.exists()
     job.refresh_from_db()
     assert job.status == JobStatus.READY

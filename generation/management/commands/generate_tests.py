@@ -67,6 +67,8 @@ class Command(BaseCommand):
                     self._wait(queued, options["poll"])
                 for future in futures:
                     future.result()
+        elif options["wait"]:
+            self._wait(queued, options["poll"])
         if options["wait"] or options["inline"]:
             failed = self._report(queued)
             if failed or refused:
