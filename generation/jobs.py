@@ -139,7 +139,7 @@ def queue_generation(
     created = False
     with transaction.atomic():
         # Serialise requests for one story so two quick clicks give one job (SQLite IMMEDIATE already does).
-        UserStory.objects.select_for_update().filter(pk=story.pk).first()
+        list(UserStory.objects.select_for_update().filter(pk=story.pk).order_by().values_list("pk", flat=True))
         job = GenerationJob.objects.filter(story=story, status__in=ACTIVE_STATUSES).order_by("-queued_at").first()
         if job is None:
             job = GenerationJob.objects.create(

@@ -101,8 +101,10 @@ def test_an_unreachable_queue_fails_the_job_instead_of_leaving_it_queued(
 
 def _dead_redis(list_key=None):
     import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
 
-    return redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)
+    return redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
 
 
 # --- running inline (the offline generator, no worker) -----------------------------------------------------------
