@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.template.loader import render_to_string
+from django.urls import reverse
 
 from generation.jobs import latest_jobs_for
 from generation.models import GenerationJob, JobStatus
@@ -34,14 +35,12 @@ def badge_event_name(story_pk: int) -> str:
     return f"story-{story_pk}"
 
 
-# URLs of the generation views. They are built by hand until the views exist (generation/urls.py is still
-# empty); switch each to reverse() in one place when they land.
 def review_url(job: GenerationJob) -> str:
-    return f"/generation/jobs/{job.pk}/review"
+    return reverse("generation:review", args=[job.pk])
 
 
 def cancel_url(job: GenerationJob) -> str:
-    return f"/generation/jobs/{job.pk}/cancel"
+    return reverse("generation:cancel", args=[job.pk])
 
 
 def case_count_subquery(story_ref: str = "pk") -> Coalesce:

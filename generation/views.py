@@ -47,7 +47,8 @@ def generate_form(request: HttpRequest) -> HttpResponse:
         "generator": engine.active_generator(),
         "next": _next_url(request),
     }
-    template = "generation/generate.html#generate-form" if request.htmx else "generation/generate.html"
+    # HTMX appends the answer to <body>: a <dialog class="modal"> that app.js opens, and removes once closed.
+    template = "generation/generate.html#generate-dialog" if request.htmx else "generation/generate.html"
     return render(request, template, context)
 
 
@@ -134,9 +135,10 @@ def _review_context(job: GenerationJob, errors: dict | None = None, posted: dict
     }
 
 
-def _render_review(request, job, status=200, **extra) -> HttpResponse:
-    template = "generation/review.html#review-form" if request.htmx else "generation/review.html"
-    return render(request, template, _review_context(job, **extra), status=status)
+def _render_review(request, job, partial: str = "review-form", **extra) -> HttpResponse:
+    # An invalid save re-renders only the form (it swaps itself inside its dialog), with status 200 so htmx swaps it.
+    template = f"generation/review.html#{partial}" if request.htmx else "generation/review.html"
+    return render(request, template, _review_context(job, **extra))
 
 
 @require_GET
@@ -144,7 +146,8 @@ def review(request: HttpRequest, job_id) -> HttpResponse:
     job = get_object_or_404(GenerationJob.objects.select_related("story__project"), pk=job_id)
     if job.status != JobStatus.READY:
         return _job_not_reviewable(request, job)
-    return _render_review(request, job)
+    # HTMX appends the review to <body> as a <dialog class="modal">, opened by app.js.
+    return _render_review(request, job, partial="review-dialog")
 
 
 def _job_not_reviewable(request, job) -> HttpResponse:
@@ -153,7 +156,11 @@ def _job_not_reviewable(request, job) -> HttpResponse:
         JobStatus.DISCARDED: f"These suggestions for {job.story.key} were discarded.",
     }.get(job.status, f"The job for {job.story.key} is {job.get_status_display().lower()}, not ready to review.")
     if request.htmx:
-        return toast_trigger(HttpResponse(status=200), message, "warning")
+        # Nothing to swap: keep whatever form asked, and close its dialog (the job moved on elsewhere).
+        response = HttpResponse(status=200)
+        response["HX-Reswap"] = "none"
+        response["HX-Trigger-After-Swap"] = "close-dialog"
+        return toast_trigger(response, message, "warning")
     messages.warning(request, message)
     return redirect(job.story.get_absolute_url())
 
@@ -210,9 +217,7 @@ def _saved_response(request, job, saved) -> HttpResponse:
     count = len(saved)
     message = f"Saved {count} test case{'s' if count != 1 else ''} to {job.story.key}."
     if request.htmx:
-        response = HttpResponse(render_badge(job.story, job, oob=True))
-        response["HX-Trigger-After-Swap"] = "close-dialog"
-        return toast_trigger(response, message, "success", link=job.story.get_absolute_url())
+        return _badge_response(job, message, "success", link=job.story.get_absolute_url())
     messages.success(request, message)
     return redirect(job.story.get_absolute_url())
 
@@ -237,8 +242,18 @@ def cancel(request: HttpRequest, job_id) -> HttpResponse:
 
 def _small_action_response(request, job, message, level) -> HttpResponse:
     if request.htmx:
-        response = HttpResponse(render_badge(job.story, job, oob=True))
-        response["HX-Trigger-After-Swap"] = "close-dialog"
-        return toast_trigger(response, message, level)
+        return _badge_response(job, message, level)
     getattr(messages, level)(request, message)
     return redirect(_next_url(request))
+
+
+def _badge_response(job, message: str, level: str, link: str | None = None) -> HttpResponse:
+    """The HTMX answer to save/discard/cancel: the story's badge out of band, a toast, and "close your dialog".
+
+    HX-Reswap: none keeps the requesting form in place, so the close-dialog event (fired on it after the swap)
+    still bubbles up to its <dialog> and to app.js.
+    """
+    response = HttpResponse(render_badge(job.story, job, oob=True))
+    response["HX-Reswap"] = "none"
+    response["HX-Trigger-After-Swap"] = "close-dialog"
+    return toast_trigger(response, message, level, link=link)

@@ -49,12 +49,44 @@
     if (dialog && dialog.open) dialog.close();
   }
   window.qaforge.openDialog = openDialog;
-  // HX-Trigger: {"closeDialog": {}} closes the dialog the request came from (or every open one).
-  document.addEventListener("closeDialog", (event) => {
+
+  // A request still in flight from inside a closed dialog (the generate form closes its dialog before its request
+  // leaves) must finish while its form is in the page: htmx fires the answer's HX-Trigger events (the toast) on
+  // that form, and events on a detached element reach no listener.
+  function removeWhenIdle(dialog) {
+    if (!dialog.isConnected || dialog.open) return;
+    if (dialog.querySelector(".htmx-request")) {
+      dialog.addEventListener("htmx:afterRequest", () => setTimeout(() => removeWhenIdle(dialog), 0), { once: true });
+      return;
+    }
+    dialog.remove();
+  }
+
+  // <dialog class="modal"> fragments (the generate and review dialogs) arrive appended to <body>: open each one,
+  // and drop it from the page once it is closed.
+  function setUpModal(dialog) {
+    if (dialog.dataset.modalReady) return;
+    dialog.dataset.modalReady = "1";
+    dialog.addEventListener("close", () => removeWhenIdle(dialog));
+    if (!dialog.open) dialog.showModal();
+  }
+
+  document.addEventListener("htmx:load", (event) => {
+    const elt = event.detail.elt;
+    if (!(elt instanceof Element)) return;
+    if (elt.matches("dialog.modal")) setUpModal(elt);
+    elt.querySelectorAll("dialog.modal").forEach(setUpModal);
+    // Toasts pushed by the live stream (job-finished) fade like the others.
+    if (elt.matches(".toast")) dismissLater(elt);
+  });
+
+  // HX-Trigger(-After-Swap): "close-dialog" closes the dialog the request came from.
+  function onCloseDialog(event) {
     const own = event.target.closest && event.target.closest("dialog");
     if (own) closeDialog(own);
-    else document.querySelectorAll("dialog[open]").forEach(closeDialog);
-  });
+  }
+  document.addEventListener("close-dialog", onCloseDialog);
+  document.addEventListener("closeDialog", onCloseDialog);
 
   document.addEventListener("click", (event) => {
     const target = event.target;
@@ -65,21 +97,17 @@
       return;
     }
     const closer = target.closest("[data-dialog-close]");
-    if (closer) {
+    if (closer && closer.closest("dialog")) {
+      // Outside a dialog (the full page without htmx) the control stays a plain link back.
       event.preventDefault();
       closeDialog(closer.closest("dialog"));
       return;
     }
-    if (target.matches("dialog")) closeDialog(target); // a click on the backdrop
+    // A click on the backdrop closes a dialog, unless it holds edits worth keeping (data-keep-open).
+    if (target.matches("dialog:not([data-keep-open])")) closeDialog(target);
     if (target.matches(".toast-close")) target.closest(".toast").remove();
     const adder = target.closest("[data-formset-add]");
     if (adder) addFormsetForm(adder.getAttribute("data-formset-add"));
-  });
-
-  // Content swapped into a closed <dialog> opens it.
-  document.addEventListener("htmx:afterSwap", (event) => {
-    const dialog = event.detail.target.closest && event.detail.target.closest("dialog");
-    if (dialog && !dialog.open) dialog.showModal();
   });
 
   document.addEventListener("change", (event) => {

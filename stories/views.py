@@ -14,6 +14,7 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
+from generation.badges import attach_badges
 from stories.forms import StoryForm, TestCaseForm, save_test_case, scenario_formset
 from stories.models import Project, Scenario, TestCase, UserStory
 from stories.toasts import toast_trigger
@@ -52,7 +53,8 @@ def story_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(stories, STORIES_PER_PAGE).get_page(request.GET.get("page"))
     context = {
         "page_obj": page,
-        "stories": page.object_list,
+        # Each row's generation badge on first load: the same partial and context the live stream pushes later.
+        "stories": attach_badges(page.object_list),
         "filters": filters,
         "filtered": any(filters.values()),
         # Tells "no stories yet" apart from "nothing matches"; only asked when the page is empty.
