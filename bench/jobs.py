@@ -129,11 +129,20 @@ def main() -> None:
         print(f"  ready: {ready}/{args.stories}")
         print(f"  wall from first queue call to last ready: {wall:.2f}s = {wall / args.latency:.2f} x L")
         print(f"  physical limit ceil(stories/workers) x L = {limit} x L")
+        rows = GenerationJob.objects.filter(pk__in=ids).values_list("queued_at", "started_at", "finished_at", "report")
+        waits = sorted((s - q).total_seconds() for q, s, f, r in rows)
+        runs = sorted((f - s).total_seconds() for q, s, f, r in rows)
+        engine_walls = sorted(r.get("timings", {}).get("wall_seconds", 0) for q, s, f, r in rows)
+        print(f"  per job: wait for a worker {waits[0]:.2f}-{waits[-1]:.2f}s, run {runs[0]:.2f}-{runs[-1]:.2f}s")
+        print(f"  engine wall per job {engine_walls[0]:.2f}-{engine_walls[-1]:.2f}s")
         print(f"  queue call latency over {len(lat)} calls while jobs run: p50 {p50:.1f} ms, p95 {p95:.1f} ms")
     finally:
         os.killpg(cluster.pid, signal.SIGTERM)
         fake.terminate()
-        cluster.wait(timeout=20)
+        try:
+            cluster.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(cluster.pid, signal.SIGKILL)
         fake.wait(timeout=5)
 
 

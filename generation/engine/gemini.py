@@ -119,6 +119,11 @@ def _ssl_context() -> ssl.SSLContext:
     return httpx2.create_ssl_context()
 
 
+def preload() -> None:
+    """Do the per-process set-up (SDK import, TLS context) now, e.g. in a parent before it forks workers."""
+    _ssl_context()
+
+
 def make_client(config: GeminiConfig) -> genai.Client:
     """A client for one asyncio.run: no SDK retries, an explicit timeout (HttpOptions.timeout is milliseconds)."""
     context = _ssl_context()
