@@ -5,7 +5,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_KEYWORD_RE = re.compile(r"(?:^|(?<=[\s,;.]))(given|when|then|and|but)\b\s*", re.IGNORECASE)
+# Given/When/Then start a step wherever they stand. And/But start one at a line start, after punctuation, or before
+# a new noun phrase ("a shopper and an empty cart"), so that "with the right email and password" stays one step.
+_KEYWORD_RE = re.compile(
+    r"(?:(?:^|(?<=[\s,;.]))(given|when|then)"
+    r"|(?:^|(?<=[,;.])|(?<=[,;.] ))(and|but)"
+    r"|(?<=\s)(and|but)(?=\s+(?:a|an|the|their|his|her|its|my|our|your|no|some|every|all|\d+)\b))\b\s*",
+    re.IGNORECASE,
+)
 _BULLET_RE = re.compile(r"^\s*(?:[-*•]|\d+[.)]|AC\s*\d+\s*[:.-])\s*", re.IGNORECASE)
 _AS_A_RE = re.compile(r"\bas an?\s+(?P<actor>[^,.;]+?)\s*,?\s+i\s+(?:want|would like|need|can)\b", re.IGNORECASE)
 _WANT_RE = re.compile(
@@ -94,16 +101,17 @@ def conjugate(action: str) -> str:
 
 def parse_gwt(criterion: str) -> Gwt | None:
     """Split a criterion written as Given/When/Then (one line or several) into its parts; None if it is not one."""
-    text = " ".join(clean_sentence(line) for line in str(criterion).splitlines() if line.strip())
+    lines = [clean_sentence(line) for line in str(criterion).splitlines() if line.strip()]
+    text = ", ".join(line.rstrip(",;") for line in lines)
     if not re.match(r"^\s*(given|when)\b", text, re.IGNORECASE) or not re.search(r"\bthen\b", text, re.IGNORECASE):
         return None
     parts: dict[str, list[str]] = {"given": [], "when": [], "then": []}
     current = None
-    pieces = _KEYWORD_RE.split(text)
-    # split() with one group gives [before, kw, text, kw, text, ...]
-    for i in range(1, len(pieces), 2):
-        keyword = pieces[i].lower()
-        clause = pieces[i + 1].strip(" ,;.") if i + 1 < len(pieces) else ""
+    matches = list(_KEYWORD_RE.finditer(text))
+    for n, match in enumerate(matches):
+        keyword = (match.group(1) or match.group(2) or match.group(3)).lower()
+        end = matches[n + 1].start() if n + 1 < len(matches) else len(text)
+        clause = text[match.end() : end].strip(" ,;.")
         if keyword in ("given", "when", "then"):
             current = keyword
         if current is None or not clause:

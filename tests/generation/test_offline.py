@@ -162,3 +162,14 @@ def test_auto_runs_offline_without_a_key(monkeypatch, settings):
     settings.QAFORGE_GENERATOR = "auto"
     story = StorySnapshot(key="S-6", title="Export a report")
     assert generate(story, GenerationRequest(1, 1)).report["generator"] == "offline"
+
+
+def test_and_inside_a_phrase_does_not_split_a_step():
+    from generation.engine.text import parse_gwt
+
+    gwt = parse_gwt(
+        "Given a registered shopper, when they sign in with the right email and password, "
+        "then they see their account page and the basket they left"
+    )
+    assert gwt.whens == ("they sign in with the right email and password",)
+    assert gwt.thens == ("they see their account page", "the basket they left")
