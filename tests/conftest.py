@@ -5,6 +5,12 @@ import pytest
 from tests import factories
 
 
+def pytest_collection_modifyitems(items):
+    # Browser tests run last: playwright's sync API leaves an event loop running in the main thread for the rest of
+    # the session, and asyncio.run() (the engine, the SSE tests) refuses to start inside a running loop.
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     # PBKDF2 costs about a second per user on these machines; tests are about behaviour, not hashing strength.

@@ -9,3 +9,9 @@ from qaforge.settings import *  # noqa: F403
 from qaforge.settings import DATABASES
 
 DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+# Test users are created with the fast MD5 hasher (tests/conftest.py); the server must be able to check them.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.MD5PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]

@@ -183,12 +183,14 @@ def test_a_killed_worker_s_job_still_ends_ready_with_exactly_one_set_of_suggesti
 
 
 def test_a_storm_of_429s_is_ridden_out(cluster, fake):
-    fake.configure(faults=[{"fault": "429", "retry_delay": "0.05s", "times": 6}])
+    # Three 429s shared by two batches: whichever batch gets them, it is still inside its 4 attempts.
+    fake.configure(faults=[{"fault": "429", "retry_delay": "0.05s", "times": 3}])
     job, _ = jobs.queue_generation(factories.make_story(), test_cases=6, scenarios_per_test=5)
     wait_until(lambda: all_finished([job.pk]), timeout=30, message="the job to finish")
     job.refresh_from_db()
-    assert job.status == "ready", job.error
-    assert job.report["retries"] >= 6
+    assert (job.status, job.warning) == ("ready", ""), job.error
+    assert job.report["retries"] == 3
+    assert len(fake.calls) == 5
     assert job.suggestions.count() == 6
 
 
