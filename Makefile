@@ -31,7 +31,7 @@ setup: $(VENV)/.installed
 run: setup
 	$(PY) manage.py migrate --no-input
 	$(PY) manage.py collectstatic --no-input --verbosity 0
-	$(PY) manage.py demo
+	HOST=$(HOST) QAFORGE_PORT=$(QAFORGE_PORT) $(PY) manage.py demo
 	@echo "QAForge is starting at http://$(HOST):$(QAFORGE_PORT)/  (web server and worker; Ctrl-C stops both)"
 	HOST=$(HOST) QAFORGE_PORT=$(QAFORGE_PORT) $(VENV)/bin/honcho start --no-prefix -f Procfile
 

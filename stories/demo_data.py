@@ -7,6 +7,7 @@ user's flags and password are reset only when they differ.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
@@ -16,7 +17,8 @@ from stories.models import Project, Scenario, TestCase, UserStory
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "demo"
-DEMO_URL = "http://127.0.0.1:8000/"
+# Where `make run` serves the app (its HOST / QAFORGE_PORT variables).
+DEMO_URL = f"http://{os.environ.get('HOST') or '127.0.0.1'}:{os.environ.get('QAFORGE_PORT') or 8000}/"
 
 PROJECTS = [
     {"key": "SHOP", "name": "Web shop", "description": "The customer-facing online shop: catalogue, cart, checkout."},
