@@ -245,6 +245,23 @@ def test_a_failing_job_shows_failed_with_its_reason(live_page, fake):
     screenshot(page, "live-9-failed")
 
 
+def test_cancel_on_a_running_badge_stops_the_job(live_page, fake):
+    page = live_page
+    fake.configure(faults=[{"fault": "hang", "hang_seconds": 4}])  # the model call never answers in time
+    story = factories.make_story(project=factories.make_project(key="SHOP"), key="SHOP-8", title="Cancelled")
+    open_stories(page)
+    page.get_by_role("link", name="Generate tests for SHOP-8").click()
+    queue_from_dialog(page, test_cases=1, scenarios=1)
+    expect(badge(page, story)).to_have_attribute("data-state", "starting", timeout=10_000)
+
+    badge(page, story).get_by_role("button", name="Cancel generation for SHOP-8").click()
+    expect(badge(page, story)).to_have_attribute("data-state", "count")
+    expect(badge(page, story)).to_have_text("No tests yet")
+    expect(page.locator("#toasts")).to_contain_text("Cancelled generation for SHOP-8.")
+    assert GenerationJob.objects.get(story=story).status == JobStatus.CANCELLED
+    assert page.evaluate("window.__marker") == "no reload"
+
+
 def test_badges_come_back_by_themselves_after_a_server_restart(live_page, asgi_server):
     page = live_page
     story = factories.make_story(project=factories.make_project(key="SHOP"), key="SHOP-7", title="Restarted")
