@@ -127,9 +127,7 @@ def main() -> None:
         lat = sorted(queue_latencies)
         p50 = statistics.median(lat) * 1000
         p95 = lat[min(len(lat) - 1, int(0.95 * len(lat)))] * 1000
-        print(
-            f"jobs: {args.stories} stories x 45 scenarios, {args.workers} workers, fake latency L={args.latency:.2f}s"
-        )
+        print(f"jobs: {args.stories} stories x 45 scenarios, {args.workers} warmed-up workers, L={args.latency:.2f}s")
         print(f"  ready: {ready}/{args.stories}")
         print(f"  wall from first queue call to last ready: {wall:.2f}s = {wall / args.latency:.2f} x L")
         print(f"  physical limit ceil(stories/workers) x L = {limit} x L")
