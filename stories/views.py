@@ -73,6 +73,8 @@ def story_detail(request: HttpRequest, key: str) -> HttpResponse:
         UserStory.objects.select_related("project").prefetch_related(Prefetch("test_cases", queryset=test_cases)),
         key=key,
     )
+    story.test_case_count = len(story.test_cases.all())  # prefetched: the badge needs no count query
+    attach_badges([story])
     return render(request, "stories/detail.html", {"story": story})
 
 

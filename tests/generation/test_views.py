@@ -399,3 +399,12 @@ def test_pages_need_login(client, story):
     assert client.post(reverse("generation:queue"), {"stories": story.key}).status_code == 302
     assert not GenerationJob.objects.exclude(pk=job.pk).exists()
     assert GenerationJob.objects.get().status == JobStatus.READY
+
+
+def test_the_story_page_offers_generation_and_shows_the_live_badge(client_logged_in, story):
+    GenerationJob.objects.create(story=story, status=JobStatus.RUNNING, progress=40, phase="Batch 2 of 3")
+    page = client_logged_in.get(f"/stories/{story.key}/").content.decode()
+    assert f'sse-connect="/events/stories?ids={story.pk}"' in page
+    assert f'id="story-{story.pk}-badge"' in page
+    assert "Generating 40%" in page
+    assert f"/generation/generate/?stories={story.key}" in page
