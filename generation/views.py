@@ -6,12 +6,15 @@ with a full page or a redirect and a django message, so the basics work without 
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRefresh
 
 from generation import engine, jobs
 from generation.badges import render_badge
@@ -216,8 +219,13 @@ def save(request: HttpRequest, job_id) -> HttpResponse:
 def _saved_response(request, job, saved) -> HttpResponse:
     count = len(saved)
     message = f"Saved {count} test case{'s' if count != 1 else ''} to {job.story.key}."
+    story_url = job.story.get_absolute_url()
+    if request.htmx and urlsplit(request.htmx.current_url_abs_path or "").path == story_url:
+        # Saved from the story's own page: show it again with its new test cases (the toast rides along).
+        messages.success(request, message)
+        return HttpResponseClientRefresh()
     if request.htmx:
-        return _badge_response(job, message, "success", link=job.story.get_absolute_url())
+        return _badge_response(job, message, "success", link=story_url)
     messages.success(request, message)
     return redirect(job.story.get_absolute_url())
 

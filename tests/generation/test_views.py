@@ -408,3 +408,16 @@ def test_the_story_page_offers_generation_and_shows_the_live_badge(client_logged
     assert f'id="story-{story.pk}-badge"' in page
     assert "Generating 40%" in page
     assert f"/generation/generate/?stories={story.key}" in page
+
+
+def test_saving_from_the_story_page_refreshes_it_to_show_the_new_test_cases(client_logged_in, story):
+    job = ready_job(story, suggestions=1)
+    response = client_logged_in.post(
+        f"/generation/jobs/{job.pk}/save",
+        review_data(job),
+        headers={"HX-Request": "true", "HX-Current-URL": f"http://testserver/stories/{story.key}/"},
+    )
+    assert response.headers["HX-Refresh"] == "true"
+    page = client_logged_in.get(f"/stories/{story.key}/").content.decode()
+    assert "Suggested case 1" in page
+    assert "Saved 1 test case to SHOP-12." in page
