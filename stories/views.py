@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Prefetch
+from django.db.models import F, Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -45,7 +45,12 @@ def story_list(request: HttpRequest) -> HttpResponse:
         "project": request.GET.get("project", "").strip(),
         "has_tests": request.GET.get("has_tests", ""),
     }
-    stories = UserStory.objects.select_related("project").with_test_case_count().search(filters["q"])
+    stories = (
+        UserStory.objects.select_related("project")
+        .with_test_case_count()
+        .search(filters["q"])
+        .order_by(F("project__key").asc(nulls_last=True), "key")  # grouped by project, unlinked stories last
+    )
     if filters["project"]:
         stories = stories.filter(project__key=filters["project"])
     if filters["has_tests"] in {"yes", "no"}:

@@ -21,7 +21,7 @@ def test_search_as_you_type_filters_the_table_without_reloading(logged_in_page):
     page.evaluate("window.notReloaded = true")
 
     page.get_by_label("Search key or title").press_sequentially("parcel")
-    rows = page.locator("table.story-table tbody tr")
+    rows = page.locator("table.story-table tr.story-row")
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text("Track a parcel")
     expect(page).to_have_url(re.compile(r"\?q=parcel"))

@@ -97,9 +97,16 @@ def test_stories_table_shows_key_title_project_and_test_case_count(client_logged
     page = client_logged_in.get(reverse("stories:list")).content.decode()
     assert f'href="{reverse("stories:detail", args=[story.key])}"' in page
     assert story.title in page
-    assert f'<tr id="story-{story.pk}">' in page
+    assert f'<tr id="story-{story.pk}" class="story-row">' in page
     assert '<td class="col-num">2</td>' in page
     assert other.title in page
+    # grouped by project, the stories without one last
+    assert (
+        page.index("SHOP <span")
+        < page.index(story.title)
+        < page.index("Not linked to a project")
+        < page.index(other.title)
+    )
     assert f'id="story-{story.pk}-badge"' in page  # the status cell renders the generation badge partial
     assert f'href="{reverse("stories:edit_story", args=[story.key])}"' in page
 
