@@ -28,7 +28,7 @@ def test_log_in_through_the_form_and_see_the_stories_table(page, browser_user):
     page.get_by_role("button", name="Log in").click()
 
     expect(page).to_have_url(re.compile(r"/stories/$"))
-    rows = page.locator("table.story-table tbody tr")
+    rows = page.locator("table.story-table tr.story-row")
     expect(rows).to_have_count(2)
     expect(rows.first).to_contain_text("SHOP-1")
     expect(rows.first).to_contain_text("Pay with a saved card")
