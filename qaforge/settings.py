@@ -146,6 +146,7 @@ QAFORGE_RETRY_BASE_SECONDS = float(os.environ.get("QAFORGE_RETRY_BASE_SECONDS") 
 QAFORGE_RETRY_MAX_SECONDS = float(os.environ.get("QAFORGE_RETRY_MAX_SECONDS") or 20)
 QAFORGE_JOB_STALE_SECONDS = env_int("QAFORGE_JOB_STALE_SECONDS", 60)
 QAFORGE_JOB_MAX_ATTEMPTS = env_int("QAFORGE_JOB_MAX_ATTEMPTS", 3)
+QAFORGE_SSE_POLL_SECONDS = float(os.environ.get("QAFORGE_SSE_POLL_SECONDS") or 0.25)  # the live-updates watcher
 QAFORGE_HEARTBEAT_SECONDS = float(os.environ.get("QAFORGE_HEARTBEAT_SECONDS") or 10)
 
 # --- Queue (django-q2) ----------------------------------------------------------------------------------------
