@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
+import uuid
 from functools import wraps
 
 from django.contrib.auth.decorators import login_not_required
 from django.http import JsonResponse
-from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
@@ -23,7 +23,11 @@ def api_login_required(view):
     def wrapper(request, *args, **kwargs):
         if not request.user.is_authenticated:
             return JsonResponse({"error": "Log in first: this API uses your QAForge session."}, status=401)
-        return view(request, *args, **kwargs)
+        response = view(request, *args, **kwargs)
+        if response.status_code == 405:  # from require_GET / require_POST, which answer in plain text
+            allowed = response.get("Allow", "")
+            return JsonResponse({"error": f"Use {allowed} for this URL."}, status=405, headers={"Allow": allowed})
+        return response
 
     return wrapper
 
@@ -42,10 +46,16 @@ def _read_options(request) -> dict:
         types = data.getlist("test_types") or None
     if isinstance(types, str):
         types = [t for t in types.replace(" ", "").split(",") if t]
+    if types is not None and not isinstance(types, list):
+        return {"_error": "test_types must be a list of test types or a comma-separated text."}
     options = {}
     for name in ("test_cases", "scenarios_per_test"):
-        if data.get(name) not in (None, ""):
-            options[name] = data.get(name)
+        value = data.get(name)
+        if value in (None, ""):
+            continue
+        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.isdigit())):
+            return {"_error": f"{name} must be a whole number."}
+        options[name] = int(value)
     if types is not None:
         options["test_types"] = [str(t).upper() for t in types]
     return options
@@ -95,6 +105,15 @@ def generate(request, key: str):
 
 @api_login_required
 @require_GET
-def job_status(request, job_id):
-    job = get_object_or_404(GenerationJob.objects.select_related("story"), pk=job_id)
+def job_status(request, job_id: str):
+    job = GenerationJob.objects.select_related("story").filter(pk=_uuid_or_none(job_id)).first()
+    if job is None:
+        return JsonResponse({"error": f"There is no job with the id {job_id!r}."}, status=404)
     return JsonResponse(job_json(job))
+
+
+def _uuid_or_none(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None

@@ -7,5 +7,5 @@ from generation import api
 app_name = "api"
 urlpatterns = [
     path("stories/<str:key>/generate", api.generate, name="generate"),
-    path("jobs/<uuid:job_id>", api.job_status, name="job_status"),
+    path("jobs/<str:job_id>", api.job_status, name="job_status"),
 ]

@@ -22,18 +22,20 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from generation import engine
 from generation.models import ACTIVE_STATUSES, BatchCheckpoint, GenerationJob, JobStatus, SuggestedTestCase
 from stories import gherkin
-from stories.models import Scenario, TestCase, TestType, UserStory
+from stories.models import Priority, Scenario, TestCase, TestType, UserStory
 
 log = logging.getLogger("qaforge.jobs")
 
 TASK_FUNC = "generation.tasks.run_generation_job"
+TITLE_MAX = TestCase._meta.get_field("title").max_length
+SCENARIO_NAME_MAX = Scenario._meta.get_field("name").max_length
 QUEUE_UNREACHABLE = (
     "Could not reach the job queue. Try again in a moment; if it persists, ask an admin to check the worker."
 )
@@ -165,6 +167,11 @@ def requeue_job(job: GenerationJob) -> GenerationJob:
     """Send a failed, cancelled or stuck job back to the queue (admin action); finished batches are kept."""
     if job.status in (JobStatus.SAVED, JobStatus.DISCARDED):
         raise JobStateError("A saved or discarded job cannot be queued again; generate anew instead.")
+    stale = _now() - timedelta(seconds=settings.QAFORGE_JOB_STALE_SECONDS)
+    if job.status == JobStatus.RUNNING and job.heartbeat_at and job.heartbeat_at >= stale:
+        raise JobStateError("This job is running on a live worker; cancel it first.")
+    if GenerationJob.objects.filter(story_id=job.story_id, status__in=ACTIVE_STATUSES).exclude(pk=job.pk).exists():
+        raise JobStateError("This story already has a queued or running job.")
     now = _now()
     GenerationJob.objects.filter(pk=job.pk).update(
         status=JobStatus.QUEUED,
@@ -212,7 +219,7 @@ def _finish(job_id, status: str, *, only_if, error: str | None = None, phase: st
 
 def latest_jobs_for(story_ids) -> dict[int, GenerationJob]:
     """The latest job of each story, in one query: {story_id: job}."""
-    latest = GenerationJob.objects.filter(story=OuterRef("story")).order_by("-queued_at").values("pk")[:1]
+    latest = GenerationJob.objects.filter(story=OuterRef("story")).order_by("-queued_at", "-pk").values("pk")[:1]
     jobs = GenerationJob.objects.filter(story_id__in=list(story_ids)).filter(pk=Subquery(latest))
     return {job.story_id: job for job in jobs}
 
@@ -255,9 +262,14 @@ class _Heartbeat(threading.Thread):
     def run(self) -> None:
         try:
             while not self.stopped.wait(settings.QAFORGE_HEARTBEAT_SECONDS):
-                alive = GenerationJob.objects.filter(
-                    pk=self.job_id, run_token=self.token, status=JobStatus.RUNNING
-                ).update(heartbeat_at=_now())
+                try:
+                    alive = GenerationJob.objects.filter(
+                        pk=self.job_id, run_token=self.token, status=JobStatus.RUNNING
+                    ).update(heartbeat_at=_now())
+                except DatabaseError as error:  # a busy or restarting database: try again next beat
+                    log.warning("job %s heartbeat not written: %s", self.job_id, error.__class__.__name__)
+                    connection.close()
+                    continue
                 if not alive:
                     self.lost.set()  # cancelled, or another run took over: stop between batches
                     return
@@ -278,35 +290,36 @@ class _Run:
         self.cancelled = False
 
     def on_batch_done(self, batch, done: int, total: int) -> None:
-        try:
-            with self.lock:
-                with transaction.atomic():
-                    BatchCheckpoint.objects.get_or_create(
-                        job_id=self.job.pk, index=batch.index, defaults={"result": batch.to_dict()}
+        # The engine calls this on its one callback thread and closes that thread's connection when it ends.
+        with self.lock:
+            if not batch.error:  # only successes are kept: a failed batch is asked again by the next run
+                BatchCheckpoint.objects.update_or_create(
+                    job_id=self.job.pk, index=batch.index, defaults={"result": batch.to_dict()}
+                )
+            now_mono = time.monotonic()
+            if done == total or now_mono - self.last_write >= self.PROGRESS_INTERVAL:
+                self.last_write = now_mono
+                try:
+                    GenerationJob.objects.filter(pk=self.job.pk, run_token=self.token).update(
+                        progress=min(99, round(100 * done / max(total, 1))),
+                        phase=f"Batch {done} of {total}",
+                        batches_done=done,
+                        batches_total=total,
+                        heartbeat_at=_now(),
+                        updated_at=_now(),
                     )
-                    now_mono = time.monotonic()
-                    if done == total or now_mono - self.last_write >= self.PROGRESS_INTERVAL:
-                        self.last_write = now_mono
-                        GenerationJob.objects.filter(pk=self.job.pk, run_token=self.token).update(
-                            progress=min(99, round(100 * done / max(total, 1))),
-                            phase=f"Batch {done} of {total}",
-                            batches_done=done,
-                            batches_total=total,
-                            heartbeat_at=_now(),
-                            updated_at=_now(),
-                        )
-            log.info(
-                "job %s batch %s done (%s/%s) attempts=%s seconds=%.2f%s",
-                self.job.pk,
-                batch.index,
-                done,
-                total,
-                batch.attempts,
-                batch.seconds,
-                f" failed: {batch.error}" if batch.error else "",
-            )
-        finally:
-            connection.close()  # engine callbacks run on short-lived threads
+                except DatabaseError as error:  # progress is a courtesy; the checkpoint above is what matters
+                    log.warning("job %s progress not written: %s", self.job.pk, error.__class__.__name__)
+        log.info(
+            "job %s batch %s done (%s/%s) attempts=%s seconds=%.2f%s",
+            self.job.pk,
+            batch.index,
+            done,
+            total,
+            batch.attempts,
+            batch.seconds,
+            f" failed: {batch.error}" if batch.error else "",
+        )
 
     def should_cancel(self) -> bool:
         if self.cancelled or self.heartbeat.lost.is_set():
@@ -319,8 +332,8 @@ class _Run:
             still_ours = GenerationJob.objects.filter(
                 pk=self.job.pk, run_token=self.token, status=JobStatus.RUNNING
             ).exists()
-        finally:
-            connection.close()
+        except DatabaseError:
+            return False  # cannot tell right now: keep going, the next poll asks again
         self.cancelled = not still_ours
         return self.cancelled
 
@@ -337,14 +350,15 @@ def run_job(job_id) -> str:
     job = GenerationJob.objects.select_related("story__project").get(pk=job_id)
     _transition(job.pk, "running", story=job.story.key, attempt=job.attempts, worker=job.worker)
     started = time.monotonic()
-    done = {cp.index: engine.BatchResult.from_dict(cp.result) for cp in job.checkpoints.all()}
-    request = engine.GenerationRequest(
-        test_cases=job.test_cases, scenarios_per_test=job.scenarios_per_test, test_types=tuple(job.test_types)
-    )
     heartbeat = _Heartbeat(job.pk, token)
     heartbeat.start()
     run = _Run(job, token, heartbeat)
     try:
+        # Inside the try: whatever fails from here on fails the job with its reason, never leaves it Running.
+        done = {cp.index: engine.BatchResult.from_dict(cp.result) for cp in job.checkpoints.all()}
+        request = engine.GenerationRequest(
+            test_cases=job.test_cases, scenarios_per_test=job.scenarios_per_test, test_types=tuple(job.test_types)
+        )
         generator = engine.active_generator()
         GenerationJob.objects.filter(pk=job.pk, run_token=token).update(
             generator=generator["generator"], model=generator["model"], phase="Planning", updated_at=_now()
@@ -485,7 +499,13 @@ def reap_stale_jobs() -> dict[str, int]:
             Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True) | Q(status=JobStatus.QUEUED),
             pk=job.pk,
             status=job.status,
-        ).update(status=JobStatus.QUEUED, run_token="", phase="Waiting for a worker (retrying)", updated_at=_now())
+        ).update(
+            status=JobStatus.QUEUED,
+            run_token="",
+            phase="Waiting for a worker (retrying)",
+            queued_at=_now(),  # the "task vanished" clock restarts, so one job is not re-queued every pass
+            updated_at=_now(),
+        )
         if not reclaimed:
             continue
         try:
@@ -521,7 +541,7 @@ def save_suggestions(job: GenerationJob, edits: list[dict] | None = None, user=N
             if edit.get("delete"):
                 continue
             scenarios = []
-            for index, original in enumerate(edit.get("scenarios") or suggestion.scenarios):
+            for index, original in enumerate(edit["scenarios"] if "scenarios" in edit else suggestion.scenarios):
                 if original.get("delete"):
                     continue
                 text = gherkin.ScenarioText(
@@ -530,23 +550,34 @@ def save_suggestions(job: GenerationJob, edits: list[dict] | None = None, user=N
                     gherkin.clean_tags(original.get("tags", [])),
                 )
                 problems = gherkin.scenario_problems(text)
+                if len(text.name) > SCENARIO_NAME_MAX:
+                    problems.append(f"The scenario name is too long (at most {SCENARIO_NAME_MAX} characters).")
                 if problems:
                     errors.setdefault(suggestion.pk, {})[index] = problems
                 scenarios.append(text)
             test_type = edit.get("test_type", suggestion.test_type)
             if test_type not in TestType.values:
                 errors.setdefault(suggestion.pk, {})[-1] = [f"Unknown test type {test_type!r}."]
+            priority = edit.get("priority", suggestion.priority)
+            if priority not in Priority.values:
+                errors.setdefault(suggestion.pk, {})[-1] = [f"Unknown priority {priority!r}."]
             title = (edit.get("title", suggestion.title) or "").strip()
             if not title:
                 errors.setdefault(suggestion.pk, {})[-1] = ["The test case needs a title."]
-            plans.append((suggestion, title, test_type, edit.get("priority", suggestion.priority), scenarios))
+            elif len(title) > TITLE_MAX:
+                errors.setdefault(suggestion.pk, {})[-1] = [f"The title is too long (at most {TITLE_MAX} characters)."]
+            if not scenarios:
+                errors.setdefault(suggestion.pk, {})[-1] = [
+                    "A test case needs at least one scenario: keep one, or delete the whole test case."
+                ]
+            plans.append((suggestion, title, test_type, priority, scenarios))
         if errors:
             raise SuggestionErrors(errors)
         saved = []
         for suggestion, title, test_type, priority, scenarios in plans:
             test_case = TestCase.objects.create(
                 story_id=locked.story_id,
-                title=title[:300],
+                title=title,
                 objective=suggestion.objective,
                 preconditions=suggestion.preconditions,
                 test_type=test_type,

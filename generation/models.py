@@ -98,7 +98,7 @@ class BatchCheckpoint(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["job", "index"]
+        ordering = ["index"]
         constraints = [models.UniqueConstraint(fields=["job", "index"], name="one_checkpoint_per_batch")]
 
     def __str__(self) -> str:
@@ -119,7 +119,7 @@ class SuggestedTestCase(models.Model):
     scenarios = models.JSONField(default=list)
 
     class Meta:
-        ordering = ["job", "position", "id"]
+        ordering = ["position", "id"]
 
     def __str__(self) -> str:
         return self.title

@@ -23,6 +23,7 @@ from stories.models import Priority, TestType, UserStory
 from stories.toasts import toast_trigger
 
 DEFAULT_TYPES = ["FUNCTIONAL", "UI"]
+MAX_SCENARIOS_IN_FORM = 50  # a test case holds at most 10 generated scenarios; headroom for hand edits
 
 
 def _next_url(request: HttpRequest) -> str:
@@ -178,7 +179,9 @@ def _posted_edits(request: HttpRequest, job: GenerationJob) -> dict[int, dict]:
         if suggestion.pk not in kept or data.get(f"{prefix}-delete"):
             continue
         scenarios = []
-        for i in range(int(data.get(f"{prefix}-count", 0) or 0)):
+        count = data.get(f"{prefix}-count", "")
+        # The form says how many scenarios it holds; a forged count can neither crash nor spin the loop.
+        for i in range(min(int(count) if count.isdigit() else 0, MAX_SCENARIOS_IN_FORM)):
             sp = f"{prefix}-sc{i}"
             if f"{sp}-steps" not in data or data.get(f"{sp}-delete"):
                 continue
@@ -213,6 +216,9 @@ def save(request: HttpRequest, job_id) -> HttpResponse:
     except jobs.SuggestionErrors as error:
         response = _render_review(request, job, errors=error.errors, posted=posted)
         return toast_trigger(response, str(error), "error") if request.htmx else response
+    except jobs.JobStateError:  # discarded or cancelled in another tab meanwhile
+        job.refresh_from_db()
+        return _job_not_reviewable(request, job)
     return _saved_response(request, job, saved)
 
 

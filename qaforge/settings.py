@@ -161,6 +161,9 @@ Q_CLUSTER = {
     "retry": QAFORGE_TASK_TIMEOUT + 60,  # must exceed timeout, or a slow task is delivered twice
     "max_attempts": QAFORGE_JOB_MAX_ATTEMPTS,
     "recycle": 50,
+    # Hold no more tasks in the cluster's memory than it has workers: a task the Redis broker has handed over sits
+    # there out of the reaper's sight, so keep that short.
+    "queue_limit": QAFORGE_WORKERS,
     "save_limit": 500,
     "ack_failures": True,
     "catch_up": False,

@@ -146,7 +146,7 @@ class TestCase(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["story", "id"]
+        ordering = ["id"]  # no FK in ordering: it would join the story (and project) into every query
 
     def __str__(self) -> str:
         return self.title
@@ -177,7 +177,7 @@ class Scenario(models.Model):
     tags = models.JSONField(default=list, blank=True)
 
     class Meta:
-        ordering = ["test_case", "position", "id"]
+        ordering = ["position", "id"]
 
     def __str__(self) -> str:
         return self.name

@@ -21,7 +21,7 @@ import random
 import re
 import ssl
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
 import pydantic
@@ -70,7 +70,7 @@ _BLOCKED_FINISH = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "S
 
 @dataclass(frozen=True)
 class GeminiConfig:
-    api_key: str
+    api_key: str = field(repr=False)  # never printed by a log line or a debugger's repr
     model: str
     base_url: str
     timeout_seconds: float
@@ -236,7 +236,7 @@ def suggestions_from(parsed: BatchOut, batch: Batch) -> tuple[list[Suggestion], 
         names = set()
         for scenario in out.scenarios:
             candidate = SuggestedScenario(
-                name=" ".join(scenario.name.split()),
+                name=" ".join(scenario.name.split())[:200],  # model text: keep it inside Scenario.name
                 steps=normalise_steps("\n".join(scenario.steps)),
                 tags=clean_tags(scenario.tags),
             )
@@ -296,7 +296,8 @@ async def _attempt(client: genai.Client, config: GeminiConfig, prompt: str) -> B
     except (TimeoutError, *_TIMEOUTS):
         raise Failure("timeout", f"Gemini did not answer within {config.timeout_seconds:g} s", True) from None
     except (*_TRANSPORT, *_STREAM_ERRORS, OSError) as error:
-        host = urlparse(config.base_url).netloc or "generativelanguage.googleapis.com"
+        url = urlparse(config.base_url)  # host and port only: a base URL may carry user:password@
+        host = (f"{url.hostname}:{url.port}" if url.port else url.hostname) or "generativelanguage.googleapis.com"
         raise Failure("network", f"Could not reach Gemini at {host} ({type(error).__name__})", True) from None
     if response.parsed is None or not isinstance(response.parsed, BatchOut):
         raise _content_failure(response)

@@ -96,7 +96,9 @@ def test_posts_without_a_csrf_token_are_refused(story, user):
 
 
 def test_an_unknown_job_is_404(client_logged_in, db):
-    assert client_logged_in.get("/api/jobs/3f8a2c1e-0000-4000-8000-000000000000").status_code == 404
+    response = client_logged_in.get("/api/jobs/3f8a2c1e-0000-4000-8000-000000000000")
+    assert response.status_code == 404
+    assert "no job" in response.json()["error"]
 
 
 def test_get_is_not_allowed_on_generate(client_logged_in, story):
@@ -108,3 +110,23 @@ def test_the_csrf_refusal_of_the_api_is_json(story, user):
     client.force_login(user)
     response = post_json(client, "/api/stories/SHOP-12/generate", {})
     assert "X-CSRFToken" in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        ({"test_types": 5}, "test_types must be a list"),
+        ({"test_cases": 2.7}, "test_cases must be a whole number"),
+        ({"scenarios_per_test": "three"}, "scenarios_per_test must be a whole number"),
+    ],
+)
+def test_malformed_values_are_a_400_not_a_crash(client_logged_in, story, payload, message):
+    response = post_json(client_logged_in, "/api/stories/SHOP-12/generate", payload)
+    assert response.status_code == 400
+    assert message in response.json()["error"]
+
+
+def test_unknown_or_malformed_job_ids_and_wrong_methods_answer_json(client_logged_in, db):
+    assert client_logged_in.get("/api/jobs/not-a-uuid").json()["error"].startswith("There is no job")
+    response = client_logged_in.post("/api/jobs/not-a-uuid")
+    assert (response.status_code, response.json()["error"]) == (405, "Use GET for this URL.")

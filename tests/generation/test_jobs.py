@@ -291,3 +291,51 @@ def test_the_reaper_runs_every_minute_on_a_django_q_schedule(db):
 
     schedule = Schedule.objects.get(func="generation.tasks.reap_stale_jobs")
     assert (schedule.schedule_type, schedule.minutes, schedule.repeats) == ("I", 1, -1)
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        ({"priority": "urgent"}, "Unknown priority 'urgent'."),
+        ({"title": "x" * 301}, "The title is too long (at most 300 characters)."),
+        ({"scenarios": []}, "A test case needs at least one scenario"),
+    ],
+)
+def test_edits_that_the_database_would_refuse_are_reported_not_saved(story, edit, message):
+    job = make_ready_job(story, suggestions=1)
+    (suggestion,) = job.suggestions.all()
+    with pytest.raises(jobs.SuggestionErrors) as error:
+        jobs.save_suggestions(job, [{"id": suggestion.pk, **edit}])
+    assert error.value.errors[suggestion.pk][-1][0].startswith(message)
+    assert not TestCase.objects.exists()
+
+
+def test_a_scenario_name_longer_than_the_column_is_reported(story):
+    job = make_ready_job(story, suggestions=1)
+    (suggestion,) = job.suggestions.all()
+    long_name = {"name": "n" * 301, "steps": "Given a cart\nWhen I add an item\nThen I see 1 item"}
+    with pytest.raises(jobs.SuggestionErrors) as error:
+        jobs.save_suggestions(job, [{"id": suggestion.pk, "scenarios": [long_name]}])
+    assert error.value.errors[suggestion.pk][0] == ["The scenario name is too long (at most 300 characters)."]
+
+
+def test_requeue_keeps_one_active_job_per_story_and_leaves_a_live_run_alone(story):
+    old = GenerationJob.objects.create(story=story, status=JobStatus.FAILED, error="boom")
+    GenerationJob.objects.create(story=story, status=JobStatus.RUNNING, heartbeat_at=timezone.now())
+    with pytest.raises(jobs.JobStateError, match="already has a queued or running job"):
+        jobs.requeue_job(old)
+    live = GenerationJob.objects.get(status=JobStatus.RUNNING)
+    with pytest.raises(jobs.JobStateError, match="running on a live worker"):
+        jobs.requeue_job(live)
+
+
+def test_a_failed_batch_is_not_checkpointed_so_the_next_run_asks_it_again(transactional_db):
+    from generation.engine import BatchResult
+
+    story = factories.make_story()
+    job, _ = jobs.queue_generation(story, enqueue=False)
+    GenerationJob.objects.filter(pk=job.pk).update(status="running", run_token="t")
+    run = jobs._Run(job, "t", jobs._Heartbeat(job.pk, "t"))
+    failed = BatchResult(index=0, suggestions=[], attempts=4, retries=3, seconds=1.0, dropped_invalid=0, error="500")
+    run.on_batch_done(failed, 1, 2)
+    assert not BatchCheckpoint.objects.filter(job=job).exists()
