@@ -30,6 +30,7 @@ from google.genai import errors as genai_errors
 from google.genai import types
 
 from generation.engine.data import PRIORITIES, TEST_TYPES, BatchResult, SuggestedScenario, Suggestion
+from generation.engine.failures import FAILURE_RANK, redact  # noqa: F401 (FAILURE_RANK re-exported)
 from generation.engine.limiter import LIMITER
 from generation.engine.planning import Batch, Plan
 from generation.engine.prompts import SYSTEM_INSTRUCTION, BatchOut, batch_prompt
@@ -91,17 +92,6 @@ class Failure(Exception):
 
     def __str__(self) -> str:
         return self.message
-
-
-# Order in which a failure is "clearest" for the QA lead when every batch failed.
-FAILURE_RANK = ["auth", "model", "quota", "request", "rate", "content", "timeout", "server", "network", "internal"]
-
-
-def redact(text: str, api_key: str) -> str:
-    """Remove the key (and anything shaped like a Google API key) from a text before it is shown or logged."""
-    if api_key:
-        text = text.replace(api_key, "[redacted]")
-    return re.sub(r"AIza[0-9A-Za-z_\-]{20,}", "[redacted]", text)
 
 
 @functools.cache

@@ -13,10 +13,10 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 
-from generation.engine import gemini
 from generation.engine.data import (
     BatchResult,
     Cancelled,
@@ -26,9 +26,13 @@ from generation.engine.data import (
     StorySnapshot,
     Suggestion,
 )
+from generation.engine.failures import FAILURE_RANK, redact
 from generation.engine.offline import offline_batch
 from generation.engine.planning import Batch, Plan, plan
 from stories.gherkin import ScenarioText, clean_tags, normalise_steps, scenario_problems
+
+if TYPE_CHECKING:
+    from generation.engine import gemini
 
 logger = logging.getLogger("qaforge.engine")
 
@@ -59,6 +63,9 @@ def active_generator() -> dict:
 
 
 def _gemini_config() -> gemini.GeminiConfig:
+    # Imported here: the SDK costs about a second of CPU, which the web process and the offline generator never need.
+    from generation.engine import gemini
+
     key = _api_key()
     if not key:
         raise EngineError("The Gemini generator is selected but GEMINI_API_KEY is not set.")
@@ -91,7 +98,7 @@ async def _guarded(coro, batch: Batch, api_key: str) -> BatchResult:
         raise
     except Exception as error:  # noqa: BLE001 - one broken batch must not take the others down
         logger.exception("batch %d failed unexpectedly", batch.index)
-        message = gemini.redact(f"Unexpected error in batch {batch.index + 1}: {type(error).__name__}", api_key)
+        message = redact(f"Unexpected error in batch {batch.index + 1}: {type(error).__name__}", api_key)
         return BatchResult(index=batch.index, attempts=1, error=message, error_kind="internal")
 
 
@@ -117,7 +124,12 @@ async def _run(
         return results
     if should_cancel and await call(should_cancel):
         raise Cancelled("Generation was cancelled before it started.")
-    client = gemini.make_client(config) if which == "gemini" else None
+    if which == "gemini":
+        from generation.engine import gemini
+
+        client = gemini.make_client(config)
+    else:
+        client = None
     pending: set[asyncio.Task] = set()
     try:
         for batch in todo:
@@ -237,7 +249,7 @@ def generate(
     report_problems += [f"Batch {r.index + 1} failed: {r.error}" for r in failed]
     clearest = None
     if failed:
-        rank = gemini.FAILURE_RANK
+        rank = FAILURE_RANK
         clearest = min(failed, key=lambda r: rank.index(r.error_kind) if r.error_kind in rank else len(rank)).error
     error = warning = None
     total = len(ordered)
@@ -298,7 +310,7 @@ def generate(
 
 def _redacted(value, api_key: str):
     if isinstance(value, str):
-        return gemini.redact(value, api_key)
+        return redact(value, api_key)
     if isinstance(value, list):
         return [_redacted(v, api_key) for v in value]
     if isinstance(value, dict):
