@@ -9,6 +9,8 @@ import sys
 import time
 from contextlib import contextmanager
 
+import pytest
+
 from tests.services import ROOT, django_env
 
 
@@ -68,6 +70,19 @@ def running_cluster(tmp_path, **env):
             except ProcessLookupError:
                 pass
             process.wait(timeout=5)
+
+
+def module_cluster(**env):
+    """A module-scoped `cluster` fixture: one real qcluster (starting one costs seconds) with `env`, pointed at the
+    module's `fake` Gemini server. Tables are flushed between tests; the cluster reads the database afresh per task."""
+
+    @pytest.fixture(scope="module")
+    def cluster(django_db_setup, django_db_blocker, tmp_path_factory, fake):
+        with django_db_blocker.unblock():
+            with running_cluster(tmp_path_factory.mktemp("qcluster"), GEMINI_BASE_URL=fake.url, **env) as c:
+                yield c
+
+    return cluster
 
 
 def wait_until(predicate, timeout: float = 30.0, interval: float = 0.1, message: str = "condition"):

@@ -19,7 +19,7 @@ from generation.models import GenerationJob, JobStatus
 from stories.models import TestCase
 from tests import factories
 from tests.browser.conftest import screenshot
-from tests.cluster import running_cluster, wait_until
+from tests.cluster import module_cluster, wait_until
 from tests.fake_gemini import start_fake_gemini
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -70,11 +70,7 @@ def fake():
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def cluster(django_db_setup, django_db_blocker, tmp_path_factory, fake):
-    with django_db_blocker.unblock():
-        with running_cluster(tmp_path_factory.mktemp("qcluster"), GEMINI_BASE_URL=fake.url, **CLUSTER_ENV) as c:
-            yield c
+cluster = module_cluster(**CLUSTER_ENV)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import pytest
 from generation import jobs
 from generation.models import BatchCheckpoint, GenerationJob, JobStatus
 from tests import factories
-from tests.cluster import running_cluster, wait_until
+from tests.cluster import module_cluster, running_cluster, wait_until
 from tests.fake_gemini import start_fake_gemini
 from tests.services import ROOT, django_env
 
@@ -41,12 +41,7 @@ def fake():
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def cluster(django_db_setup, django_db_blocker, tmp_path_factory, fake):
-    """One real qcluster for the module (starting one costs seconds); tables are flushed between tests anyway."""
-    with django_db_blocker.unblock():
-        with running_cluster(tmp_path_factory.mktemp("qcluster"), GEMINI_BASE_URL=fake.url, **CLUSTER_ENV) as c:
-            yield c
+cluster = module_cluster(**CLUSTER_ENV)
 
 
 @pytest.fixture(autouse=True)
