@@ -53,21 +53,12 @@ def main() -> int:
     django.setup()
     from django.conf import settings
 
-    from generation.engine import GenerationRequest, StorySnapshot, generate
+    from generation.engine import GenerationRequest, generate
+    from tests.factories import cart_snapshot
     from tests.fake_gemini import FakeGeminiClient, max_overlap
 
     control = FakeGeminiClient(url)
-    story = StorySnapshot(
-        key="BENCH-1",
-        title="Add items to the cart",
-        description="As a shopper I want to add items to my cart so that I can buy them later.",
-        acceptance_criteria=(
-            "Given a signed-in shopper, when they add an item to the cart, then the cart shows 1 item",
-            "The cart holds at most 50 items",
-            "Removing the last item empties the cart",
-        ),
-        project_name="Web shop",
-    )
+    story = cart_snapshot(key="BENCH-1")
     default_concurrency = settings.QAFORGE_LLM_CONCURRENCY
 
     def timed(request: GenerationRequest, concurrency: int) -> tuple[float, object]:

@@ -11,6 +11,28 @@ from stories.models import Project, Scenario, TestCase, UserStory
 _seq = itertools.count(1)
 
 
+CART_CRITERIA = (
+    "Given a signed-in shopper, when they add an item to the cart, then the cart shows 1 item",
+    "The cart holds at most 50 items",
+    "Removing the last item empties the cart",
+)
+
+
+def cart_snapshot(criteria: int = 3, **overrides):
+    """The engine's view of the "Add items to the cart" story, with its first `criteria` acceptance criteria."""
+    from generation.engine import StorySnapshot
+
+    fields = {
+        "key": "SHOP-12",
+        "title": "Add items to the cart",
+        "description": "As a shopper I want to add items to my cart so that I can buy them later.",
+        "acceptance_criteria": CART_CRITERIA[:criteria],
+        "project_name": "Web shop",
+    }
+    fields.update(overrides)
+    return StorySnapshot(**fields)
+
+
 def make_user(username: str | None = None, password: str = "pass-1234-word", **overrides):
     username = username or f"user{next(_seq)}"
     user = get_user_model().objects.create_user(username=username, password=password, **overrides)

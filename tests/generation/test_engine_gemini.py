@@ -11,23 +11,14 @@ from generation.engine import (
     Cancelled,
     EngineError,
     GenerationRequest,
-    StorySnapshot,
     active_generator,
     generate,
 )
 from stories.gherkin import ScenarioText, scenario_problems
+from tests.factories import cart_snapshot
 from tests.fake_gemini import max_overlap
 
-STORY = StorySnapshot(
-    key="SHOP-12",
-    title="Add items to the cart",
-    description="As a shopper I want to add items to my cart so that I can buy them later.",
-    acceptance_criteria=(
-        "Given a signed-in shopper, when they add an item to the cart, then the cart shows 1 item",
-        "The cart holds at most 50 items",
-    ),
-    project_name="Web shop",
-)
+STORY = cart_snapshot(criteria=2)
 NINE_BY_FIVE = GenerationRequest(test_cases=9, scenarios_per_test=5)  # 45 scenarios, 3 batches of 15
 
 

@@ -4,18 +4,9 @@ import json
 
 from generation.engine import BatchResult, GenerationRequest, StorySnapshot, SuggestedScenario, Suggestion, plan
 from generation.engine.prompts import batch_prompt
+from tests.factories import cart_snapshot
 
-CART = StorySnapshot(
-    key="SHOP-12",
-    title="Add items to the cart",
-    description="As a shopper I want to add items to my cart so that I can buy them later.",
-    acceptance_criteria=(
-        "Given a signed-in shopper, when they add an item to the cart, then the cart shows 1 item",
-        "The cart holds at most 50 items",
-        "Removing the last item empties the cart",
-    ),
-    project_name="Web shop",
-)
+CART = cart_snapshot()
 
 
 def test_45_scenarios_become_three_batches_of_whole_test_cases():

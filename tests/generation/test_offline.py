@@ -5,6 +5,7 @@ import pytest
 from generation.engine import GenerationRequest, StorySnapshot, generate
 from stories import models
 from stories.gherkin import ScenarioText, scenario_problems
+from tests.factories import cart_snapshot
 
 LOGIN = "Given a registered user\nWhen they log in with the right password\nThen they see their dashboard"
 
@@ -116,15 +117,7 @@ def test_a_story_without_criteria_still_gets_what_was_asked_for():
 
 @pytest.mark.parametrize("test_type", models.TestType.values)
 def test_every_test_type_at_the_largest_request_is_valid_unique_and_complete(test_type):
-    story = StorySnapshot(
-        key="SHOP-12",
-        title="Add items to the cart",
-        description="As a shopper I want to add items to my cart so that I can buy them later.",
-        acceptance_criteria=(
-            "Given a signed-in shopper, when they add an item to the cart, then the cart shows 1 item",
-            "The cart holds at most 50 items",
-        ),
-    )
+    story = cart_snapshot(criteria=2, project_name="")
     result = offline(story, GenerationRequest(10, 10, (test_type,)))
     everything = scenarios(result)
 
