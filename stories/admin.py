@@ -3,13 +3,22 @@ from django.db.models import Count
 from django.urls import reverse
 from django.utils.html import format_html
 
-from stories.models import Project, Scenario, TestCase, UserStory
+from stories.models import Membership, Project, Scenario, TestCase, UserStory
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    fields = ["user", "role", "created_at"]
+    readonly_fields = ["created_at"]
+    raw_id_fields = ["user"]
+    extra = 0
 
 
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
     list_display = ["key", "name", "story_count", "created_at"]
     search_fields = ["key", "name", "description"]
+    inlines = [MembershipInline]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(story_count=Count("stories"))
@@ -83,3 +92,13 @@ class ScenarioAdmin(admin.ModelAdmin):
     list_select_related = ["test_case"]
     search_fields = ["name", "steps", "test_case__title"]
     raw_id_fields = ["test_case"]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "project", "role", "created_at"]
+    list_select_related = ["user", "project"]
+    list_filter = ["role", "project"]
+    search_fields = ["user__username", "project__key"]
+    raw_id_fields = ["user"]
+    autocomplete_fields = ["project"]

@@ -39,6 +39,33 @@ class Project(models.Model):
     def __str__(self) -> str:
         return f"{self.key} — {self.name}"
 
+    def get_absolute_url(self) -> str:
+        return reverse("stories:list") + f"?project={self.key}"
+
+
+class Role(models.TextChoices):
+    """A member's role in one project; each role can do everything the ones before it can (see stories.permissions)."""
+
+    VIEWER = "viewer", "Viewer"
+    EDITOR = "editor", "Editor"
+    OWNER = "owner", "Owner"
+
+
+class Membership(models.Model):
+    """`user` works on `project` as `role`. Who may see and change what is decided in `stories.permissions`."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.VIEWER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]  # FK-free, as elsewhere; pages order members explicitly
+        constraints = [models.UniqueConstraint(fields=["user", "project"], name="one_membership_per_user_and_project")]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.project.key} · {self.get_role_display()}"
+
 
 class UserStoryQuerySet(models.QuerySet):
     def with_test_case_count(self) -> UserStoryQuerySet:

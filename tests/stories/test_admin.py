@@ -3,6 +3,7 @@
 import pytest
 from django.urls import reverse
 
+from stories import permissions
 from tests import factories
 
 
@@ -10,10 +11,17 @@ from tests import factories
 def rows(story):
     test_case = factories.make_test_case(story=story, title="Cart keeps items", scenarios=2)
     scenario = test_case.scenarios.first()
-    return {"project": story.project, "userstory": story, "testcase": test_case, "scenario": scenario}
+    membership = permissions.grant(factories.make_user("viewer"), story.project, "viewer")
+    return {
+        "project": story.project,
+        "userstory": story,
+        "testcase": test_case,
+        "scenario": scenario,
+        "membership": membership,
+    }
 
 
-@pytest.mark.parametrize("model", ["project", "userstory", "testcase", "scenario"])
+@pytest.mark.parametrize("model", ["project", "userstory", "testcase", "scenario", "membership"])
 def test_admin_changelist_change_and_add_pages_load(admin_user_logged_in, rows, model):
     obj = rows[model]
     for url in [
