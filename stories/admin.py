@@ -45,7 +45,7 @@ class TestCaseInline(admin.TabularInline):
 
 @admin.register(UserStory)
 class UserStoryAdmin(admin.ModelAdmin):
-    list_display = ["key", "title", "project", "priority", "status", "test_case_count", "updated_at"]
+    list_display = ["story_key", "title", "project", "priority", "status", "test_case_count", "updated_at"]
     list_select_related = ["project"]
     list_filter = ["project", "priority", "status"]
     search_fields = ["key", "title", "description"]
@@ -59,6 +59,10 @@ class UserStoryAdmin(admin.ModelAdmin):
     @admin.display(description="Test cases", ordering="test_case_count")
     def test_case_count(self, obj: UserStory) -> int:
         return obj.test_case_count
+
+    @admin.display(description="Key", ordering="key_sort")  # natural order: SHOP-2 before SHOP-10
+    def story_key(self, obj: UserStory) -> str:
+        return obj.key
 
 
 class ScenarioInline(admin.StackedInline):

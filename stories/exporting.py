@@ -15,6 +15,7 @@ from typing import IO
 from django.db.models import Count, Prefetch
 from django.utils.text import slugify
 
+from stories.keys import normalise_key
 from stories.models import Project, Scenario, TestCase, UserStory
 
 EXPORT_FORMATS = ("feature", "json", "csv")
@@ -45,14 +46,14 @@ def select_stories(keys: Sequence[str] = (), project_key: str | None = None) -> 
 
     Named keys are exported even without test cases (so the caller can say so); otherwise only stories that have some.
     """
-    stories = UserStory.objects.select_related("project").order_by("key")
+    stories = UserStory.objects.select_related("project").natural_order()
     if project_key:
         if not Project.objects.filter(key=project_key).exists():
             known = ", ".join(Project.objects.values_list("key", flat=True)[:20]) or "none yet"
             raise ExportError(f'No project with key "{project_key}" (projects: {known}).')
         stories = stories.filter(project__key=project_key)
     if keys:
-        keys = list(dict.fromkeys(keys))
+        keys = list(dict.fromkeys(normalise_key(key) for key in keys))
         found = set(stories.filter(key__in=keys).values_list("key", flat=True))
         missing = [key for key in keys if key not in found]
         if missing:

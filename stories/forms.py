@@ -8,6 +8,7 @@ from django.db import transaction
 from django.forms.models import BaseInlineFormSet, inlineformset_factory
 
 from stories import gherkin
+from stories.keys import normalise_key
 from stories.models import Scenario, TestCase, UserStory
 
 # Paths under /stories/ that a story key would shadow.
@@ -97,10 +98,18 @@ class StoryForm(forms.ModelForm):
         self.fields["project"].empty_label = "— no project —"
 
     def clean_key(self) -> str:
-        key = self.cleaned_data["key"].strip()
+        key = normalise_key(self.cleaned_data["key"])
         if key.lower() in RESERVED_STORY_KEYS:
             raise forms.ValidationError(f"'{key}' is reserved; choose another key.")
         return key
+
+    def key_warning(self) -> str:
+        """A saved story whose key prefix is not its project's key: allowed (a story moved in Jira keeps its key),
+        but worth a word in case it is a typo."""
+        story = self.instance
+        if story.project_id is None or not story.key_prefix or story.key_prefix == story.project.key:
+            return ""
+        return f"{story.key} does not start with its project's key {story.project.key}- (kept as typed)."
 
 
 class TestCaseForm(forms.ModelForm):

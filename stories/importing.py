@@ -29,6 +29,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from stories.keys import normalise_key
 from stories.models import Priority, Project, UserStory, project_key_validator
 
 FORMATS = ("auto", "csv", "json")
@@ -486,6 +487,8 @@ def _convert(row: RawRow) -> tuple[dict[str, Any], list[tuple[str | None, str]]]
             problems.append((field_name, "is missing"))
             continue
         attempt(field_name, lambda f=field_name: _text(row, f, multiline=False))
+        if field_name == "key" and values.get("key"):
+            values["key"] = normalise_key(values["key"])
         if values.get(field_name) == "":
             problems.append((field_name, empty))
     if "description" in provided:
@@ -503,7 +506,7 @@ def _convert(row: RawRow) -> tuple[dict[str, Any], list[tuple[str | None, str]]]
             if values.get(field_name) is None:
                 values.pop(field_name, None)  # empty: new stories get the default, existing ones keep theirs
     if "project" in provided:
-        attempt("project", lambda: _text(row, "project", multiline=False))
+        attempt("project", lambda: normalise_key(_text(row, "project", multiline=False)))
         if not values.get("project"):
             values.pop("project", None)  # no project given: --project or the stored one applies
         elif "project_name" in provided:
@@ -716,7 +719,7 @@ def import_stories(
     if fmt not in FORMATS:
         raise ImportFailed([f'unknown format "{fmt}" (use {", ".join(FORMATS)})'])
     if project_key is not None:
-        project_key = project_key.strip()
+        project_key = normalise_key(project_key)
         try:
             project_key_validator(project_key)
         except ValidationError as error:

@@ -10,6 +10,7 @@ from django.db.models.functions import Coalesce
 from django.urls import reverse
 
 from stories import gherkin
+from stories.keys import NATURAL_ORDER, KeyField, NaturalSortField
 
 project_key_validator = RegexValidator(
     r"^[A-Z][A-Z0-9_]{0,19}$", "Use 1–20 capital letters, digits or underscores, starting with a letter (e.g. SHOP)."
@@ -28,7 +29,7 @@ class Priority(models.TextChoices):
 
 
 class Project(models.Model):
-    key = models.CharField(max_length=20, unique=True, validators=[project_key_validator])
+    key = KeyField(max_length=20, unique=True, validators=[project_key_validator])
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -68,6 +69,14 @@ class Membership(models.Model):
 
 
 class UserStoryQuerySet(models.QuerySet):
+    def natural_order(self, *, by_project: bool = False) -> UserStoryQuerySet:
+        """Stories in key order as people read keys: SHOP-2 before SHOP-10 (the same on SQLite and PostgreSQL).
+
+        With `by_project`, grouped by project first, stories without a project last (the stories table)."""
+        if by_project:
+            return self.order_by(models.F("project__key").asc(nulls_last=True), *NATURAL_ORDER)
+        return self.order_by(*NATURAL_ORDER)
+
     def with_test_case_count(self) -> UserStoryQuerySet:
         """Annotate `test_case_count` with a correlated subquery: computed only for the rows a page shows,
         without GROUP BY over the whole table."""
@@ -100,7 +109,8 @@ class UserStory(models.Model):
         DONE = "done", "Done"
 
     project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.SET_NULL, related_name="stories")
-    key = models.CharField(max_length=50, unique=True, validators=[story_key_validator])
+    key = KeyField(max_length=50, unique=True, validators=[story_key_validator])
+    key_sort = NaturalSortField(source="key")
     title = models.CharField(max_length=300)
     description = models.TextField(blank=True, help_text="As a … I want … so that …")
     acceptance_criteria = models.JSONField(default=list, blank=True, help_text="Ordered list, one criterion per item.")
@@ -114,15 +124,26 @@ class UserStory(models.Model):
     objects = UserStoryQuerySet.as_manager()
 
     class Meta:
-        ordering = ["project__key", "key"]
+        ordering = NATURAL_ORDER
         verbose_name_plural = "user stories"
-        indexes = [models.Index(fields=["title"])]
+        indexes = [models.Index(fields=["title"]), models.Index(fields=NATURAL_ORDER, name="story_natural_order")]
 
     def __str__(self) -> str:
         return f"{self.key}: {self.title}"
 
+    def save(self, *args, **kwargs) -> None:
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "key" in update_fields and "key_sort" not in update_fields:
+            kwargs["update_fields"] = [*update_fields, "key_sort"]  # the sort key follows the key
+        super().save(*args, **kwargs)
+
     def get_absolute_url(self) -> str:
         return reverse("stories:detail", args=[self.key])
+
+    @property
+    def key_prefix(self) -> str:
+        """ "SHOP" for SHOP-12: the part before the last '-' (empty for a key without one)."""
+        return self.key.rpartition("-")[0]
 
     def clean(self) -> None:
         if not isinstance(self.acceptance_criteria, list) or not all(

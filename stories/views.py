@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import F, Prefetch
+from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -27,9 +27,11 @@ def _is_fragment_request(request: HttpRequest) -> bool:
     return bool(request.htmx) and not request.htmx.boosted and not request.htmx.history_restore_request
 
 
-def _done(request: HttpRequest, message: str, url: str) -> HttpResponse:
+def _done(request: HttpRequest, message: str, url: str, warning: str = "") -> HttpResponse:
     """Finish a successful form: HTMX follows HX-Redirect, a plain browser a 302; both show the message as a toast."""
     messages.success(request, message)
+    if warning:
+        messages.warning(request, warning)
     if request.htmx:
         return HttpResponseClientRedirect(url)
     return redirect(url)
@@ -49,7 +51,7 @@ def story_list(request: HttpRequest) -> HttpResponse:
         UserStory.objects.select_related("project")
         .with_test_case_count()
         .search(filters["q"])
-        .order_by(F("project__key").asc(nulls_last=True), "key")  # grouped by project, unlinked stories last
+        .natural_order(by_project=True)
     )
     if filters["project"]:
         stories = stories.filter(project__key=filters["project"])
@@ -90,7 +92,7 @@ def create_story(request: HttpRequest) -> HttpResponse:
     form = StoryForm(_posted(request), initial={"project": project})
     if request.method == "POST" and form.is_valid():
         story = form.save()
-        return _done(request, f"Story {story.key} created.", story.get_absolute_url())
+        return _done(request, f"Story {story.key} created.", story.get_absolute_url(), form.key_warning())
     return _render_form(request, "stories/story_form.html", "story-form", {"form": form, "story": None})
 
 
@@ -100,7 +102,7 @@ def edit_story(request: HttpRequest, key: str) -> HttpResponse:
     form = StoryForm(_posted(request), instance=story)
     if request.method == "POST" and form.is_valid():
         story = form.save()
-        return _done(request, f"Story {story.key} saved.", story.get_absolute_url())
+        return _done(request, f"Story {story.key} saved.", story.get_absolute_url(), form.key_warning())
     return _render_form(request, "stories/story_form.html", "story-form", {"form": form, "story": story})
 
 

@@ -74,3 +74,14 @@ def test_admin_rejects_invalid_gherkin_in_a_scenario(admin_user_logged_in, rows)
 def test_admin_needs_staff(client_logged_in, db):
     response = client_logged_in.get(reverse("admin:stories_userstory_changelist"))
     assert response.status_code == 302
+
+
+def test_story_changelist_lists_keys_in_natural_order_by_default_and_by_the_key_column(admin_user_logged_in, project):
+    for key in ["SHOP-10", "SHOP-2", "SHOP-1"]:
+        factories.make_story(project=project, key=key, title=f"Title of {key}")
+    url = reverse("admin:stories_userstory_changelist")
+    for query in ({}, {"o": "1"}):  # default order, then a click on the Key column
+        page = admin_user_logged_in.get(url, query).content.decode()
+        assert page.index("Title of SHOP-1<") < page.index("Title of SHOP-2<") < page.index("Title of SHOP-10<")
+    descending = admin_user_logged_in.get(url, {"o": "-1"}).content.decode()
+    assert descending.index("Title of SHOP-10<") < descending.index("Title of SHOP-2<")

@@ -72,6 +72,28 @@ def test_story_keys_that_would_shadow_pages_are_refused(db):
     assert "reserved" in form.errors["key"][0]
 
 
+def test_story_form_upper_cases_the_key_and_refuses_a_case_variant_of_an_existing_one(client_logged_in, story):
+    response = client_logged_in.post(reverse("stories:create_story"), _story_data(key="shop-13"))
+    assert response.status_code == 302
+    assert UserStory.objects.filter(key="SHOP-13").exists()
+    again = client_logged_in.post(reverse("stories:create_story"), _story_data(key="Shop-12"), headers=HTMX)
+    assert "User story with this Key already exists." in again.content.decode()
+    assert sorted(UserStory.objects.values_list("key", flat=True)) == ["SHOP-12", "SHOP-13"]
+
+
+def test_a_key_whose_prefix_is_not_the_projects_is_saved_with_a_warning(client_logged_in, project):
+    data = _story_data(key="web-4", project=project.pk)
+    response = client_logged_in.post(reverse("stories:create_story"), data)
+    assert UserStory.objects.get(key="WEB-4").project == project
+    assert [str(m) for m in get_messages(response.wsgi_request)] == [
+        "Story WEB-4 created.",
+        "WEB-4 does not start with its project's key SHOP- (kept as typed).",
+    ]
+    client_logged_in.get(reverse("stories:list"))  # shows (and so consumes) those messages
+    matching = client_logged_in.post(reverse("stories:create_story"), _story_data(key="shop-5", project=project.pk))
+    assert [str(m) for m in get_messages(matching.wsgi_request)] == ["Story SHOP-5 created."]
+
+
 def test_plain_post_creates_a_story_and_redirects_with_a_message(client_logged_in, project):
     response = client_logged_in.post(reverse("stories:create_story"), _story_data(project=project.pk))
     story = UserStory.objects.get(key="SHOP-99")

@@ -244,14 +244,14 @@ def test_model_validation_errors_name_the_column(db, tmp_path):
 
 
 def test_invalid_project_keys(db, tmp_path):
-    path = write(tmp_path, "s.csv", "key,title,project\nA-1,One,shop\n")
-    assert f'{path}, line 2, column "project": "shop" is not a valid project key' in fail(path)
+    path = write(tmp_path, "s.csv", "key,title,project\nA-1,One,sh op\n")
+    assert f'{path}, line 2, column "project": "SH OP" is not a valid project key' in fail(path)
 
     long_name = write(tmp_path, "n.csv", f"key,title,project,project name\nA-1,One,NEW,{'n' * 201}\n")
     assert 'column "project": project "NEW" cannot be created: Ensure this value has at most 200' in fail(long_name)
 
     good = write(tmp_path, "good.csv", "key,title\nA-1,One\n")
-    assert '--project "my project" is not a valid project key' in fail(good, "--project", "my project")
+    assert '--project "MY PROJECT" is not a valid project key' in fail(good, "--project", "my project")
     assert not Project.objects.exists()
 
 
@@ -484,3 +484,13 @@ def test_large_file_is_written_in_chunks_with_few_queries_and_progress(db, tmp_p
 )
 def test_split_criteria(cell, expected):
     assert split_criteria(cell) == expected
+
+
+def test_keys_are_upper_cased_and_a_case_variant_is_the_same_story(db, tmp_path):
+    first = write(tmp_path, "a.csv", "key,title,project\nshop-2,Two,shop\nshop-10,Ten,shop\n")
+    assert run(first)[0].startswith("created 2")
+    assert list(UserStory.objects.values_list("key", "project__key")) == [("SHOP-2", "SHOP"), ("SHOP-10", "SHOP")]
+    again = write(tmp_path, "b.csv", "key,title\nSHOP-2,Two\nShop-10,Ten (renamed)\n")
+    assert run(again)[0].startswith("created 0, updated 1, unchanged 1")
+    both = write(tmp_path, "c.csv", "key,title\nshop-3,Three\nSHOP-3,Three again\n")
+    assert '"SHOP-3" is also on line 2' in fail(both)

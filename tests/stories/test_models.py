@@ -84,3 +84,47 @@ def test_deleting_a_story_deletes_its_test_cases_and_scenarios(story):
 def test_test_case_url_points_at_its_place_on_the_story_page(story):
     test_case = factories.make_test_case(story=story)
     assert test_case.get_absolute_url() == f"/stories/SHOP-12/#test-case-{test_case.pk}"
+
+
+# --- Keys: one spelling, natural order ------------------------------------------------------------------------------
+
+
+def test_story_and_project_keys_are_stored_in_upper_case_and_found_in_any_case(db):
+    project = factories.make_project(key="web")
+    story = factories.make_story(project=project, key=" web-7 ")
+    assert (project.key, story.key) == ("WEB", "WEB-7")
+    assert UserStory.objects.get(key="web-7") == story
+    assert list(UserStory.objects.filter(key__in=["Web-7"])) == [story]
+    assert UserStory.objects.filter(project__key="web").count() == 1
+
+
+def test_a_key_that_differs_only_in_case_cannot_be_added_twice(story):
+    duplicate = UserStory(key="shop-12", title="Again")
+    with pytest.raises(ValidationError) as error:
+        duplicate.full_clean()
+    assert "key" in error.value.message_dict
+
+
+def test_stories_sort_naturally_including_after_bulk_create(project):
+    for key in ["SHOP-10", "SHOP-2", "SHOP-1", "AB-100", "SHOP-9"]:
+        factories.make_story(project=project, key=key)
+    UserStory.objects.bulk_create([UserStory(key="shop-11", title="Bulk"), UserStory(key="A-3", title="Bulk")])
+    keys = list(UserStory.objects.natural_order().values_list("key", flat=True))
+    assert keys == ["A-3", "AB-100", "SHOP-1", "SHOP-2", "SHOP-9", "SHOP-10", "SHOP-11"]
+    assert list(UserStory.objects.values_list("key", flat=True)) == keys  # the default ordering too
+
+
+def test_the_stories_table_order_groups_by_project_then_natural_key(db):
+    web, shop = factories.make_project(key="WEB"), factories.make_project(key="SHOP")
+    for key, project in [("WEB-10", web), ("SHOP-10", shop), ("X-1", None), ("WEB-9", web), ("SHOP-2", shop)]:
+        factories.make_story(project=project, key=key)
+    keys = list(UserStory.objects.natural_order(by_project=True).values_list("key", flat=True))
+    assert keys == ["SHOP-2", "SHOP-10", "WEB-9", "WEB-10", "X-1"]
+
+
+def test_changing_a_key_with_update_fields_keeps_the_sort_key_in_step(project):
+    story = factories.make_story(project=project, key="SHOP-100")
+    factories.make_story(project=project, key="SHOP-20")
+    story.key = "SHOP-3"
+    story.save(update_fields=["key"])
+    assert list(UserStory.objects.values_list("key", flat=True)) == ["SHOP-3", "SHOP-20"]

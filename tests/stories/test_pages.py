@@ -123,6 +123,14 @@ def test_story_text_is_escaped(client_logged_in, project):
     assert "<img src=x" not in detail
 
 
+def test_stories_table_lists_keys_in_natural_order_and_finds_a_story_by_lower_case_key(client_logged_in, project):
+    for key in ["SHOP-10", "SHOP-2", "SHOP-1"]:
+        factories.make_story(project=project, key=key, title=f"Title of {key}")
+    page = client_logged_in.get(reverse("stories:list")).content.decode()
+    assert page.index("Title of SHOP-1<") < page.index("Title of SHOP-2<") < page.index("Title of SHOP-10<")
+    assert client_logged_in.get("/stories/shop-10/").status_code == 200
+
+
 def test_search_by_key_or_title(client_logged_in, project):
     factories.make_story(project=project, key="SHOP-1", title="Pay with a card")
     factories.make_story(project=project, key="SHOP-2", title="Track a parcel")
