@@ -29,7 +29,7 @@ def upper_case_keys_and_sort_keys(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('stories', '0002_fk_free_ordering'),
+        ('stories', '0003_membership'),
     ]
 
     operations = [
