@@ -60,9 +60,11 @@ class GenerationJobAdmin(admin.ModelAdmin):
         "worker",
         "run_token",
         "report",
+        "asked",
+        "got",
     )
     fieldsets = (
-        (None, {"fields": ("id", "story", "requested_by", "status", "error", "warning")}),
+        (None, {"fields": ("id", "story", "requested_by", "status", "error", "warnings", "asked", "got")}),
         ("Request", {"fields": ("test_cases", "scenarios_per_test", "test_types")}),
         ("Progress", {"fields": ("progress", "phase", "batches_done", "batches_total", "attempts")}),
         ("Run", {"fields": ("generator", "model", "task_id", "worker", "run_token", "report")}),

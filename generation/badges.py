@@ -127,10 +127,11 @@ def badge_context(story: UserStory, job: GenerationJob | None) -> dict:
             "cancel_url": cancel_url(job),
         }
     if job.status == JobStatus.READY:
+        short = job.shortfall
         return {
             **context,
             "state": "ready",
-            "label": "Ready to review",
+            "label": f"Ready to review · {short}" if short else "Ready to review",
             "review_url": review_url(job),
             "warning": job.warning,
         }
@@ -153,10 +154,12 @@ def toast_context(job: GenerationJob) -> dict:
     """A toast announcing that `job` ended (ready or failed); `job.story` must be loaded."""
     story_key = job.story.key
     if job.status == JobStatus.READY:
+        short = job.shortfall
         return {
             "job": job,
-            "level": "success",
-            "message": f"Tests for {story_key} ready",
+            "level": "warning" if job.warnings else "success",
+            "message": f"Tests for {story_key} ready · {short}" if short else f"Tests for {story_key} ready",
+            "detail": job.warning,
             "review_url": review_url(job),
         }
     return {

@@ -424,7 +424,8 @@ def _store_result(job: GenerationJob, token: str, result) -> str:
                 for i, s in enumerate(result.suggestions)
             )
             current.status = JobStatus.READY
-            current.warning = result.warning or ""
+            current.warnings = list(result.warnings)
+            current.asked, current.got = dict(result.asked), dict(result.got)
             current.phase = "Ready to review"
             current.progress = 100
         current.report = result.report

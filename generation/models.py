@@ -47,7 +47,11 @@ class GenerationJob(models.Model):
     batches_total = models.PositiveSmallIntegerField(default=0)
     attempts = models.PositiveSmallIntegerField(default=0)
     error = models.TextField(blank=True)
-    warning = models.TextField(blank=True)
+    # What is still missing from a ready job after the engine asked again, one sentence each (engine.shortfall).
+    warnings = models.JSONField(default=list, blank=True)
+    # {"test_cases": n, "scenarios": n} asked for and got back (the badge's "4 of 5", the API's asked/got).
+    asked = models.JSONField(default=dict, blank=True)
+    got = models.JSONField(default=dict, blank=True)
     report = models.JSONField(default=dict, blank=True)
 
     queued_at = models.DateTimeField(default=timezone.now)
@@ -87,6 +91,18 @@ class GenerationJob(models.Model):
     @property
     def total_scenarios(self) -> int:
         return self.test_cases * self.scenarios_per_test
+
+    @property
+    def warning(self) -> str:
+        """The warnings as one text ("" when the job delivered everything asked)."""
+        return " ".join(self.warnings or [])
+
+    @property
+    def shortfall(self) -> str:
+        """The badge's few words for what is missing: "4 of 5", "12 of 15 scenarios" or ""."""
+        from generation.engine.shortfall import short_label
+
+        return short_label(self.asked, self.got)
 
 
 class BatchCheckpoint(models.Model):

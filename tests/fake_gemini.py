@@ -15,7 +15,11 @@ Knobs (in-process through FakeGemini, or from another process through POST /_con
   faults        a queue of injected faults, consumed in arrival order; each {"fault": kind, "batch": 0-based batch
                 index to match (optional), "times": how many calls it hits (default 1, -1 = forever), ...}
                 kinds: 429 (retry_delay "0.05s"), quota_day, 500, 503, 400, bad_key, 401, 403, 404, hang
-                (hang_seconds), malformed, off_schema, safety, empty, duplicate, invalid_gherkin, disconnect
+                (hang_seconds), malformed, off_schema, safety, empty, duplicate, invalid_gherkin, disconnect,
+                and short answers: leave_out (the last test case asked is missing), too_few (each test case has
+                one scenario fewer than asked), no_then (every second scenario has no Then step)
+A follow-up prompt (the engine asking again for what an answer left out) is answered with new step texts, so its
+scenarios do not repeat the first answer's; its calls are logged with "followup": true.
   hang_seconds  how long a "hang" waits before answering (default 30; the server's stop() ends it early)
 State: GET /_control gives calls (start/end monotonic times, path, model, batch, fault, status), in_flight and
 max_in_flight. Run standalone: `python tests/fake_gemini.py --port 8765 --latency 1.0` (prints the URL when ready).
@@ -40,6 +44,7 @@ _CASE_RE = re.compile(
     re.MULTILINE,
 )
 _BATCH_RE = re.compile(r"^Batch (\d+) of (\d+)\.", re.MULTILINE)
+_FOLLOWUP_RE = re.compile(r"^Batch \d+ of \d+\. Follow-up:", re.MULTILINE)
 _STORY_RE = re.compile(r"^Story (?P<key>\S+): (?P<title>.*)$", re.MULTILINE)
 _RPC = "type.googleapis.com/google.rpc."
 
@@ -181,21 +186,30 @@ def answer_for(prompt: str, fault: str | None = None) -> dict:
     """A plausible batch answer for the test cases the prompt asks for, valid for the engine's schema."""
     story = _STORY_RE.search(prompt)
     key = story.group("key") if story else "STORY"
+    again = " again" if _FOLLOWUP_RE.search(prompt) else ""
+    cases = _cases(prompt) or [{"number": 1, "type": "FUNCTIONAL", "scenarios": 1, "angle": "happy", "focus": ""}]
+    if fault == "leave_out":
+        cases = cases[:-1]
     test_cases = []
-    for case in _cases(prompt) or [{"number": 1, "type": "FUNCTIONAL", "scenarios": 1, "angle": "happy", "focus": ""}]:
+    for case in cases:
         n, angle = case["number"], case["angle"]
         scenarios = []
-        for k in range(1, case["scenarios"] + 1):
+        count = max(1, case["scenarios"] - 1) if fault == "too_few" else case["scenarios"]
+        for k in range(1, count + 1):
             steps = [
                 f"Given the {key} feature is available for case {n}",
-                f"When the user follows the {angle} flow, variant {k}",
-                f"Then the outcome expected for case {n}, variant {k}, is shown",
+                f"When the user follows the {angle} flow{again}, variant {k}",
+                f"Then the outcome expected for case {n}, variant {k}{again}, is shown",
             ]
+            if fault == "no_then" and k % 2 == 0:
+                steps = steps[:2]
             if fault == "duplicate":
                 steps = ["Given the feature is available", "When the user follows the usual flow", "Then it works"]
             if fault == "invalid_gherkin" and k == 1:
                 steps = ["Given the feature is available", "When the user does it"]  # no Then: must be dropped
-            scenarios.append({"name": f"{angle.title()} flow, variant {k}", "steps": steps, "tags": [f"@{angle}"]})
+            scenarios.append(
+                {"name": f"{angle.title()} flow{again}, variant {k}", "steps": steps, "tags": [f"@{angle}"]}
+            )
         test_cases.append(
             {
                 "case": n,
@@ -285,6 +299,7 @@ class _Handler(BaseHTTPRequestHandler):
             "model": match.group("model"),
             "batch": batch,
             "cases": [c["number"] for c in _cases(prompt)],
+            "followup": bool(_FOLLOWUP_RE.search(prompt)),
             "had_key": bool(self.headers.get("x-goog-api-key")),
             "json_mode": body.get("generationConfig", {}).get("responseMimeType") == "application/json",
             "start": time.monotonic(),

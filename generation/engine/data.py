@@ -115,6 +115,10 @@ class BatchResult:
     error: str | None = None  # set: this batch failed
     problems: list[str] = field(default_factory=list)
     error_kind: str | None = None  # auth | model | quota | request | rate | content | timeout | server | network
+    reasked: int = 0  # follow-up calls made for test cases or scenarios the first answer left out
+    dropped_reasons: dict[str, int] = field(default_factory=dict)  # why scenarios were dropped: {"no Then step": 2}
+    usage: dict[str, int] = field(default_factory=dict)  # token counts summed over this batch's calls
+    model_version: str = ""  # the model version the API reported
 
     @property
     def ok(self) -> bool:
@@ -131,6 +135,10 @@ class BatchResult:
             "error": self.error,
             "problems": list(self.problems),
             "error_kind": self.error_kind,
+            "reasked": self.reasked,
+            "dropped_reasons": dict(self.dropped_reasons),
+            "usage": dict(self.usage),
+            "model_version": self.model_version,
         }
 
     @classmethod
@@ -145,6 +153,10 @@ class BatchResult:
             error=data.get("error"),
             problems=list(data.get("problems", [])),
             error_kind=data.get("error_kind"),
+            reasked=int(data.get("reasked", 0)),
+            dropped_reasons={str(k): int(v) for k, v in (data.get("dropped_reasons") or {}).items()},
+            usage={str(k): int(v) for k, v in (data.get("usage") or {}).items()},
+            model_version=str(data.get("model_version") or ""),
         )
 
 
@@ -155,4 +167,12 @@ class GenerationResult:
     batches_total: int
     batches_failed: int
     error: str | None = None  # nothing usable came back: the clearest batch error
-    warning: str | None = None  # some batches failed, others succeeded
+    # What is still missing after the follow-up calls, one sentence each for a QA lead (empty: nothing is missing).
+    warnings: list[str] = field(default_factory=list)
+    asked: dict[str, int] = field(default_factory=dict)  # {"test_cases": 5, "scenarios": 15}
+    got: dict[str, int] = field(default_factory=dict)  # the same counts for what came back
+
+    @property
+    def warning(self) -> str | None:
+        """All warnings as one text, or None."""
+        return " ".join(self.warnings) or None

@@ -21,6 +21,7 @@ import random
 import re
 import ssl
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
@@ -33,7 +34,8 @@ from generation.engine.data import PRIORITIES, TEST_TYPES, BatchResult, Suggeste
 from generation.engine.failures import FAILURE_RANK, redact  # noqa: F401 (FAILURE_RANK re-exported)
 from generation.engine.limiter import LIMITER
 from generation.engine.planning import Batch, Plan
-from generation.engine.prompts import SYSTEM_INSTRUCTION, BatchOut, batch_prompt
+from generation.engine.prompts import SYSTEM_INSTRUCTION, BatchOut, batch_prompt, followup_prompt
+from generation.engine.shortfall import batch_problems, drop_reason, fold_in, missing_cases
 from stories.gherkin import ScenarioText, clean_tags, normalise_steps, scenario_problems
 
 logger = logging.getLogger("qaforge.engine")
@@ -208,12 +210,12 @@ def _content_failure(response: types.GenerateContentResponse) -> Failure:
     return Failure("content", "Gemini's answer did not match the expected test case format", retryable=True)
 
 
-def suggestions_from(parsed: BatchOut, batch: Batch) -> tuple[list[Suggestion], int, list[str]]:
-    """Keep the planned test cases from a parsed answer, drop invalid scenarios (counted), note what is missing."""
+def suggestions_from(parsed: BatchOut, batch: Batch) -> tuple[list[Suggestion], Counter, list[str]]:
+    """Keep the planned test cases from a parsed answer, drop invalid scenarios (counted by reason), note what is
+    missing."""
     planned = {case.number: case for case in batch.cases}
     by_number: dict[int, Suggestion] = {}
-    dropped = 0
-    problems: list[str] = []
+    dropped: Counter = Counter()
     for out in parsed.test_cases:
         number = out.case
         if number not in planned or number in by_number:
@@ -230,8 +232,9 @@ def suggestions_from(parsed: BatchOut, batch: Batch) -> tuple[list[Suggestion], 
                 steps=normalise_steps("\n".join(scenario.steps)),
                 tags=clean_tags(scenario.tags),
             )
-            if scenario_problems(ScenarioText(candidate.name, candidate.steps, candidate.tags)):
-                dropped += 1
+            problems = scenario_problems(ScenarioText(candidate.name, candidate.steps, candidate.tags))
+            if problems:
+                dropped[drop_reason(problems)] += 1
                 continue
             if candidate.name in names:
                 candidate.name = f"{candidate.name} ({len(scenarios) + 1})"
@@ -249,16 +252,8 @@ def suggestions_from(parsed: BatchOut, batch: Batch) -> tuple[list[Suggestion], 
             scenarios=scenarios,
             case_number=number,
         )
-    missing = [n for n in planned if n not in by_number]
-    if missing:
-        problems.append(f"Batch {batch.index + 1}: Gemini left out test case(s) {', '.join(map(str, missing))}.")
-    short = [s for s in by_number.values() if len(s.scenarios) < planned[s.case_number].scenarios]
-    for s in short:
-        problems.append(
-            f"Batch {batch.index + 1}: test case {s.case_number} has {len(s.scenarios)} of "
-            f"{planned[s.case_number].scenarios} scenarios."
-        )
-    return [by_number[n] for n in planned if n in by_number], dropped, problems
+    suggestions = [by_number[n] for n in planned if n in by_number]
+    return suggestions, dropped, batch_problems(batch, suggestions)
 
 
 def _backoff(config: GeminiConfig, attempt: int) -> float:
@@ -266,7 +261,28 @@ def _backoff(config: GeminiConfig, attempt: int) -> float:
     return min(config.retry_max_seconds, base) + random.uniform(0, config.retry_base_seconds)
 
 
-async def _attempt(client: genai.Client, config: GeminiConfig, prompt: str) -> BatchOut:
+def _usage(response: types.GenerateContentResponse) -> dict[str, int]:
+    meta = getattr(response, "usage_metadata", None)
+    if meta is None:
+        return {}
+    counts = {
+        "prompt": meta.prompt_token_count,
+        "output": meta.candidates_token_count,
+        "thinking": meta.thoughts_token_count,
+        "total": meta.total_token_count,
+    }
+    return {name: int(value) for name, value in counts.items() if value}
+
+
+def _record(result: BatchResult, usage: dict[str, int], model_version: str | None) -> None:
+    for name, value in usage.items():
+        result.usage[name] = result.usage.get(name, 0) + value
+    if model_version:
+        result.model_version = model_version
+
+
+async def _attempt(client: genai.Client, config: GeminiConfig, prompt: str, result: BatchResult) -> BatchOut:
+    """One call; its token usage and reported model version are added to `result` whether or not it parses."""
     generation_config = types.GenerateContentConfig(
         system_instruction=SYSTEM_INSTRUCTION,
         response_mime_type="application/json",
@@ -289,6 +305,7 @@ async def _attempt(client: genai.Client, config: GeminiConfig, prompt: str) -> B
         url = urlparse(config.base_url)  # host and port only: a base URL may carry user:password@
         host = (f"{url.hostname}:{url.port}" if url.port else url.hostname) or "generativelanguage.googleapis.com"
         raise Failure("network", f"Could not reach Gemini at {host} ({type(error).__name__})", True) from None
+    _record(result, _usage(response), getattr(response, "model_version", None))
     if response.parsed is None or not isinstance(response.parsed, BatchOut):
         raise _content_failure(response)
     return response.parsed
@@ -305,9 +322,9 @@ async def run_batch(client: genai.Client, config: GeminiConfig, plan: Plan, batc
     while True:
         attempts += 1
         try:
-            parsed = await _attempt(client, config, prompt)
+            parsed = await _attempt(client, config, prompt, result)
             suggestions, dropped, problems = suggestions_from(parsed, batch)
-            result.dropped_invalid += dropped
+            _count_drops(result, dropped)
             if not any(s.scenarios for s in suggestions):
                 raise Failure("content", "Gemini's answer held no valid Gherkin scenario", retryable=True)
             result.suggestions, result.problems = suggestions, problems
@@ -340,6 +357,8 @@ async def run_batch(client: genai.Client, config: GeminiConfig, plan: Plan, batc
             delay,
         )
         await asyncio.sleep(delay)
+    if failure is None:
+        await _ask_for_missing(client, config, plan, batch, result)
     result.attempts = attempts
     result.retries = attempts - 1
     result.seconds = round(time.monotonic() - started, 3)
@@ -348,3 +367,36 @@ async def run_batch(client: genai.Client, config: GeminiConfig, plan: Plan, batc
         result.error = redact(f"{failure.message}{tries}", config.api_key)
         result.error_kind = failure.kind
     return result
+
+
+def _count_drops(result: BatchResult, dropped: Counter) -> None:
+    result.dropped_invalid += sum(dropped.values())
+    for reason, count in dropped.items():
+        result.dropped_reasons[reason] = result.dropped_reasons.get(reason, 0) + count
+
+
+async def _ask_for_missing(client: genai.Client, config: GeminiConfig, plan: Plan, batch: Batch, result) -> None:
+    """Ask once more, in one call, for the test cases and scenarios the answer left out or that were dropped.
+
+    Each batch does this inside its own task, so follow-ups run in parallel with the other batches' calls. What the
+    follow-up cannot supply stays missing and becomes a warning on the job (shortfall.warnings).
+    """
+    missing = missing_cases(batch, result.suggestions)
+    if not missing:
+        return
+    result.reasked += 1
+    written = {s.case_number: [sc.name for sc in s.scenarios] for s in result.suggestions}
+    prompt = followup_prompt(plan, batch, missing, written)
+    try:
+        parsed = await _attempt(client, config, prompt, result)
+        extra, dropped, _ = suggestions_from(parsed, Batch(index=batch.index, cases=tuple(missing)))
+    except (Failure, pydantic.ValidationError) as error:
+        logger.warning("story %s batch %d: follow-up call failed (%s)", plan.snapshot.key, batch.index, error)
+        result.problems = batch_problems(batch, result.suggestions) + [
+            f"Batch {batch.index + 1}: the follow-up call for the missing items failed: "
+            f"{redact(str(error), config.api_key)}"
+        ]
+        return
+    _count_drops(result, dropped)
+    result.suggestions = fold_in(batch, result.suggestions, extra)
+    result.problems = batch_problems(batch, result.suggestions)

@@ -28,6 +28,9 @@ from generation.engine.text import (
 )
 from stories.gherkin import normalise_steps
 
+# Bump when the offline test design changes; recorded like Gemini's prompt version (prompts.PROMPT_VERSION).
+OFFLINE_VERSION = "offline-1"
+
 TYPE_LABELS = {
     "FUNCTIONAL": "functional",
     "UI": "UI",

@@ -10,7 +10,11 @@ import re
 
 from pydantic import BaseModel, Field
 
-from generation.engine.planning import ANGLE_GUIDANCE, Batch, Plan
+from generation.engine.planning import ANGLE_GUIDANCE, Batch, CaseFocus, Plan
+
+# Bump when SYSTEM_INSTRUCTION, the prompt layout or the response schema changes: every job and saved test case
+# records it, so the generation report can compare what each prompt version produced.
+PROMPT_VERSION = "2026-11-23.1"
 
 SYSTEM_INSTRUCTION = """\
 You are a senior QA engineer writing test cases for a user story. Each test case has a title, an objective, \
@@ -54,8 +58,7 @@ class BatchOut(BaseModel):
     test_cases: list[TestCaseOut]
 
 
-def batch_prompt(plan: Plan, batch: Batch) -> str:
-    """The user prompt for one batch: the story, then only this batch's test cases and their focus."""
+def _story_lines(plan: Plan) -> list[str]:
     story = plan.snapshot
     lines = [f"Story {story.key}: {story.title}"]
     if story.project_name:
@@ -65,17 +68,50 @@ def batch_prompt(plan: Plan, batch: Batch) -> str:
     if story.acceptance_criteria:
         lines += ["", "Acceptance criteria:"]
         lines += [f"{i}. {' '.join(c.split())}" for i, c in enumerate(story.acceptance_criteria, start=1)]
-    lines += [
-        "",
-        f"Batch {batch.index + 1} of {len(plan.batches)}. Write these test cases and no others:",
-    ]
-    for case in batch.cases:
-        lines.append(
-            f"- case {case.number} | type {case.test_type} | scenarios {case.scenarios} | angle {case.angle}"
-            f" | focus: {case.describe()}"
-        )
-    angles = sorted({case.angle for case in batch.cases})
-    lines += ["", "What each angle means:"]
+    return lines
+
+
+def _case_line(case: CaseFocus) -> str:
+    return (
+        f"- case {case.number} | type {case.test_type} | scenarios {case.scenarios} | angle {case.angle}"
+        f" | focus: {case.describe()}"
+    )
+
+
+def _closing_lines(cases) -> list[str]:
+    angles = sorted({case.angle for case in cases})
+    lines = ["", "What each angle means:"]
     lines += [f"- {angle}: {ANGLE_GUIDANCE[angle]}" for angle in angles]
     lines += ["", 'Answer with JSON: {"test_cases": [...]}, one entry per case above, with its "case" number.']
+    return lines
+
+
+def batch_prompt(plan: Plan, batch: Batch) -> str:
+    """The user prompt for one batch: the story, then only this batch's test cases and their focus."""
+    lines = _story_lines(plan)
+    lines += ["", f"Batch {batch.index + 1} of {len(plan.batches)}. Write these test cases and no others:"]
+    lines += [_case_line(case) for case in batch.cases]
+    lines += _closing_lines(batch.cases)
+    return "\n".join(lines)
+
+
+def followup_prompt(plan: Plan, batch: Batch, missing: list[CaseFocus], written: dict[int, list[str]]) -> str:
+    """The one follow-up call for what a batch's first answer left out.
+
+    `missing` holds each planned test case still short, with `scenarios` set to how many are missing; `written`
+    maps a case number to the names of the scenarios it already has, so the model writes different ones.
+    """
+    lines = _story_lines(plan)
+    lines += [
+        "",
+        f"Batch {batch.index + 1} of {len(plan.batches)}. Follow-up: the previous answer was short or had scenarios"
+        " without a Then step. Write only what is still missing:",
+    ]
+    for case in missing:
+        lines.append(_case_line(case))
+        names = written.get(case.number) or []
+        if names:
+            already = "; ".join(f'"{name}"' for name in names)
+            lines.append(f"  already written for case {case.number} (write different scenarios): {already}")
+    lines += _closing_lines(missing)
     return "\n".join(lines)

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
@@ -27,8 +28,10 @@ from generation.engine.data import (
     Suggestion,
 )
 from generation.engine.failures import FAILURE_RANK, redact
-from generation.engine.offline import offline_batch
+from generation.engine.offline import OFFLINE_VERSION, offline_batch
 from generation.engine.planning import Batch, Plan, plan
+from generation.engine.prompts import PROMPT_VERSION
+from generation.engine.shortfall import drop_reason, warnings
 from stories.gherkin import ScenarioText, clean_tags, normalise_steps, scenario_problems
 
 if TYPE_CHECKING:
@@ -173,11 +176,12 @@ def _step_key(steps: str) -> str:
     return " ".join(normalise_steps(steps).lower().split())
 
 
-def _merge(the_plan: Plan, results: dict[int, BatchResult]) -> tuple[list[Suggestion], int, int, list[str]]:
+def _merge(the_plan: Plan, results: dict[int, BatchResult]) -> tuple[list[Suggestion], int, Counter, list[str]]:
     """Suggestions in plan order, every scenario valid Gherkin and unique by its steps."""
     seen: set[str] = set()
     merged: list[Suggestion] = []
-    duplicates = dropped = 0
+    duplicates = 0
+    dropped: Counter = Counter()
     problems: list[str] = []
     for batch in the_plan.batches:
         result = results.get(batch.index)
@@ -188,8 +192,9 @@ def _merge(the_plan: Plan, results: dict[int, BatchResult]) -> tuple[list[Sugges
             for scenario in suggestion.scenarios:
                 scenario.steps = normalise_steps(scenario.steps)
                 scenario.tags = clean_tags(scenario.tags)
-                if scenario_problems(ScenarioText(scenario.name, scenario.steps, scenario.tags)):
-                    dropped += 1
+                problems = scenario_problems(ScenarioText(scenario.name, scenario.steps, scenario.tags))
+                if problems:
+                    dropped[drop_reason(problems)] += 1
                     continue
                 key = _step_key(scenario.steps)
                 if key in seen:
@@ -223,7 +228,8 @@ def generate(
     may use the Django ORM.
 
     Raises EngineError for an invalid request or missing configuration; batch failures are reported in the result
-    (error when nothing usable came back, warning when only some batches failed).
+    (error when nothing usable came back; warnings, with the asked and got counts, when some batches failed or what
+    came back is short of what was asked even after each short batch asked once more).
     """
     problems = request.problems()
     if problems:
@@ -251,19 +257,38 @@ def generate(
     if failed:
         rank = FAILURE_RANK
         clearest = min(failed, key=lambda r: rank.index(r.error_kind) if r.error_kind in rank else len(rank)).error
-    error = warning = None
+    error = None
+    job_warnings: list[str] = []
     total = len(ordered)
     if failed and len(failed) == total:
         error = clearest if total == 1 else f"{clearest} (all {total} batches failed)"
     elif not suggestions:
         error = "No valid scenarios came back from the generator."
     elif failed:
-        warning = f"{len(failed)} of {total} batches failed: {clearest}. The other test cases are ready."
+        job_warnings.append(f"{len(failed)} of {total} batches failed: {clearest}. The other test cases are ready.")
+    asked = {"test_cases": request.test_cases, "scenarios": the_plan.total_scenarios}
+    got = {"test_cases": len(suggestions), "scenarios": sum(len(s.scenarios) for s in suggestions)}
+    dropped_reasons = dropped + sum((Counter(r.dropped_reasons) for r in ordered), Counter())
+    if error is None:
+        job_warnings += warnings(
+            who="Gemini" if which == "gemini" else "The offline generator",
+            asked=asked,
+            got=got,
+            dropped=dropped_reasons,
+            duplicates=duplicates,
+        )
+    usage: Counter = sum((Counter(r.usage) for r in ordered if r.index not in reused), Counter())
     model = config.model if config else ""
     report = {
         "generator": which,
         "model": model,
         "label": f"Gemini ({model})" if which == "gemini" else "Offline generator",
+        "model_version": next((r.model_version for r in ordered if r.model_version), ""),
+        "prompt_version": PROMPT_VERSION if which == "gemini" else OFFLINE_VERSION,
+        "usage": dict(usage),
+        "asked": asked,
+        "got": got,
+        "warnings": job_warnings,
         "requested": {
             "test_cases": request.test_cases,
             "scenarios_per_test": request.scenarios_per_test,
@@ -282,17 +307,20 @@ def generate(
                 "retries": r.retries,
                 "seconds": r.seconds,
                 "dropped_invalid": r.dropped_invalid,
+                "reasked": r.reasked,
                 "error": r.error,
                 "reused": r.index in reused,
             }
             for r in ordered
         ],
         "attempts": sum(r.attempts for r in ordered if r.index not in reused),
+        "reasked": sum(r.reasked for r in ordered if r.index not in reused),
         "retries": sum(r.retries for r in ordered if r.index not in reused),
         "test_cases": len(suggestions),
         "scenarios": sum(len(s.scenarios) for s in suggestions),
         "duplicates_removed": duplicates,
-        "dropped_invalid": dropped + sum(r.dropped_invalid for r in ordered),
+        "dropped_invalid": sum(dropped_reasons.values()),
+        "dropped_reasons": dict(dropped_reasons),
         "timings": {"wall_seconds": wall, "batch_seconds": [r.seconds for r in ordered]},
         "problems": report_problems,
     }
@@ -304,7 +332,9 @@ def generate(
         batches_total=total,
         batches_failed=len(failed),
         error=error,
-        warning=warning,
+        warnings=report["warnings"],  # redacted, like the rest of the report
+        asked=asked,
+        got=got,
     )
 
 

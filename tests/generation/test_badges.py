@@ -92,7 +92,7 @@ def test_ready_job_is_a_review_button(story):
 
 
 def test_ready_job_with_warning_shows_it(story):
-    job = make_job(story, status=JobStatus.READY, warning="1 of 3 batches failed; 10 of 15 scenarios kept.")
+    job = make_job(story, status=JobStatus.READY, warnings=["1 of 3 batches failed; 10 of 15 scenarios kept."])
     html = render_badge(annotated(story), job)
     assert 'class="badge-warning" title="1 of 3 batches failed; 10 of 15 scenarios kept."' in html
 
@@ -125,7 +125,7 @@ def test_story_key_is_escaped(project):
     [
         {"status": JobStatus.QUEUED},
         {"status": JobStatus.RUNNING, "progress": 55, "phase": "Batch 2 of 3", "batches_done": 1},
-        {"status": JobStatus.READY, "warning": "partial <results>"},
+        {"status": JobStatus.READY, "warnings": ["partial <results>"]},
         {"status": JobStatus.FAILED, "error": "<script>x</script>"},
         None,
     ],

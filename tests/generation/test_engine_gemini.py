@@ -192,15 +192,16 @@ def test_duplicate_scenarios_are_removed_and_counted(fake_gemini):
     assert result.report["duplicates_removed"] == 8
 
 
-def test_invalid_gherkin_is_dropped_and_counted(fake_gemini):
+def test_invalid_gherkin_is_dropped_counted_and_asked_for_again(fake_gemini):
     fake_gemini.configure(faults=[{"fault": "invalid_gherkin"}])
     result = generate(STORY, GenerationRequest(3, 3))
 
-    assert result.error is None
-    assert [len(s.scenarios) for s in result.suggestions] == [2, 2, 2]
+    assert result.error is None and result.warnings == []
+    assert [len(s.scenarios) for s in result.suggestions] == [3, 3, 3]
     assert result.report["dropped_invalid"] == 3
+    assert result.report["dropped_reasons"] == {"no Then step": 3}
+    assert [c["followup"] for c in fake_gemini.calls] == [False, True]
     assert all_valid(result)
-    assert "Batch 1: test case 1 has 2 of 3 scenarios." in result.report["problems"]
 
 
 def test_one_failed_batch_leaves_the_others_usable(fake_gemini):

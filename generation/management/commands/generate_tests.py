@@ -20,8 +20,18 @@ def _run_inline(job_id) -> str:
         connection.close()
 
 
+# Exit codes with --wait or --inline (documented in --help).
+EXIT_FAILED = 1
+EXIT_WARNINGS = 3
+
+
 class Command(BaseCommand):
-    help = "Queue test generation for stories (or run it here with --inline); --wait shows progress until all end."
+    help = (
+        "Queue test generation for stories (or run it here with --inline); --wait shows progress until all end. "
+        "Exit codes with --wait/--inline: 0 every job is ready with everything asked; "
+        f"{EXIT_FAILED} a job failed or could not be queued; "
+        f"{EXIT_WARNINGS} every job finished but some with warnings (fewer test cases or scenarios than asked)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("keys", nargs="*", metavar="KEY", help="story keys, e.g. SHOP-12")
@@ -70,10 +80,14 @@ class Command(BaseCommand):
         elif options["wait"]:
             self._wait(queued, options["poll"])
         if options["wait"] or options["inline"]:
-            failed = self._report(queued)
+            failed, warned = self._report(queued)
             if failed or refused:
                 names = [f"{k} ({why})" for k, why in failed + refused]
-                raise CommandError(f"{len(names)} failed: " + "; ".join(names))
+                raise CommandError(f"{len(names)} failed: " + "; ".join(names), returncode=EXIT_FAILED)
+            if warned:
+                raise CommandError(
+                    f"{len(warned)} finished with warnings: {', '.join(warned)}", returncode=EXIT_WARNINGS
+                )
 
     def _stories(self, options) -> list[UserStory]:
         qs = UserStory.objects.select_related("project")
@@ -114,21 +128,23 @@ class Command(BaseCommand):
                 return
             time.sleep(poll)
 
-    def _report(self, queued) -> list[tuple[str, str]]:
-        failed = []
+    def _report(self, queued) -> tuple[list[tuple[str, str]], list[str]]:
+        failed, warned = [], []
         for job in GenerationJob.objects.filter(pk__in=[j.pk for j in queued]).select_related("story"):
             if job.status == JobStatus.READY:
-                self.stdout.write(
-                    self.style.SUCCESS(f"{job.story.key}: ready — {job.suggestions.count()} suggested test cases")
-                )
-                if job.warning:
-                    self.stdout.write(self.style.WARNING(f"{job.story.key}: {job.warning}"))
+                count = job.suggestions.count()
+                short = f" ({job.shortfall} asked)" if job.shortfall else ""
+                style = self.style.WARNING if job.warnings else self.style.SUCCESS
+                self.stdout.write(style(f"{job.story.key}: ready — {count} suggested test cases{short}"))
+                for warning in job.warnings:
+                    warned.append(job.story.key)
+                    self.stdout.write(self.style.WARNING(f"{job.story.key}: warning: {warning}"))
             elif job.status in (JobStatus.FAILED, JobStatus.CANCELLED):
                 failed.append((job.story.key, job.error or job.get_status_display()))
                 self.stderr.write(f"{job.story.key}: {job.status} — {job.error}")
             else:
                 self.stdout.write(f"{job.story.key}: {job.status}")
-        return failed
+        return failed, list(dict.fromkeys(warned))
 
 
 def argparse_hidden():
