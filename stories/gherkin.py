@@ -52,7 +52,7 @@ def normalise_steps(steps: str) -> str:
     return "\n".join(line for line in lines if line)
 
 
-def _scenario_block(scenario: ScenarioText, indent: str = "  ") -> str:
+def scenario_block(scenario: ScenarioText, indent: str = "  ") -> str:
     steps = normalise_steps(scenario.steps)
     keyword = "Scenario Outline" if re.search(r"^\s*Examples:", steps, re.MULTILINE) else "Scenario"
     lines = []
@@ -71,18 +71,52 @@ def _scenario_block(scenario: ScenarioText, indent: str = "  ") -> str:
     return "\n".join(lines)
 
 
-def feature_text(title: str, scenarios: Iterable[ScenarioText], description: str = "", tags: Iterable[str] = ()) -> str:
-    """Render a feature file: tags, `Feature: title`, an indented description and the scenarios."""
+# A description line that the parser would read as something else (a step, a keyword, a tag, a table, a comment).
+_NOT_DESCRIPTION_RE = re.compile(
+    r"^(Given |When |Then |And |But |\* |Feature:|Background:|Scenario|Example|Rule:|@|#|\||\"\"\"|```)"
+)
+
+
+def description_line(line: str) -> str:
+    """A free-text line made safe for a Feature's description: lines the parser would take for a step, a keyword,
+    a tag or a comment get a leading '- ' so they stay description (Gherkin has no escape for them)."""
+    line = line.strip()
+    return f"- {line}" if _NOT_DESCRIPTION_RE.match(line) else line
+
+
+def steps_or_none(text: str) -> str | None:
+    """`text` as canonical steps when every line of it is a Gherkin step (so it can be a `Background:`), else None."""
+    steps = normalise_steps(text or "")
+    if not steps:
+        return None
+    if all(re.match(r"^(Given|When|Then|And|But|\*)\s", line) for line in steps.split("\n")):
+        return steps
+    return None
+
+
+def feature_text(
+    title: str,
+    scenarios: Iterable[ScenarioText],
+    description: str = "",
+    tags: Iterable[str] = (),
+    background: str = "",
+) -> str:
+    """Render a feature file: tags, `Feature: title`, an indented description, an optional `Background:` made of
+    steps, and the scenarios."""
     parts = []
     feature_tags = clean_tags(list(tags))
     if feature_tags:
         parts.append(" ".join(feature_tags))
     parts.append(f"Feature: {' '.join(title.split())}")
     if description.strip():
-        parts.extend("  " + line.strip() for line in description.strip().splitlines() if line.strip())
+        parts.extend("  " + description_line(line) for line in description.strip().splitlines() if line.strip())
+    if background.strip():
+        parts.append("")
+        parts.append("  Background:")
+        parts.extend(f"    {line}" for line in normalise_steps(background).split("\n"))
     for scenario in scenarios:
         parts.append("")
-        parts.append(_scenario_block(scenario))
+        parts.append(scenario_block(scenario))
     return "\n".join(parts) + "\n"
 
 

@@ -8,6 +8,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models.functions import Coalesce
 from django.urls import reverse
+from django.utils.text import slugify
 
 from stories import gherkin
 from stories.keys import NATURAL_ORDER, KeyField, NaturalSortField
@@ -15,6 +16,10 @@ from stories.keys import NATURAL_ORDER, KeyField, NaturalSortField
 project_key_validator = RegexValidator(
     r"^[A-Z][A-Z0-9_]{0,19}$", "Use 1–20 capital letters, digits or underscores, starting with a letter (e.g. SHOP)."
 )
+# Exported files carry `@tc-<id>` on each Feature and `@sc-<id>` on each Scenario so a re-import updates, not copies.
+TEST_CASE_TAG_PREFIX = "tc-"
+SCENARIO_TAG_PREFIX = "sc-"
+
 story_key_validator = RegexValidator(
     r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,49}$", "Use letters, digits, '-', '_' or '.' (e.g. SHOP-12)."
 )
@@ -202,18 +207,28 @@ class TestCase(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("stories:detail", args=[self.story.key]) + f"#test-case-{self.pk}"
 
+    @property
+    def id_tag(self) -> str:
+        """The stable tag that names this test case in exported files (and finds it again on import)."""
+        return f"@{TEST_CASE_TAG_PREFIX}{self.pk}"
+
+    def feature_path(self) -> str:
+        """Where this test case lives in an exported Cucumber repository: `SHOP-12/tc-7-add-to-cart.feature`."""
+        slug = slugify(self.title)[:60].strip("-")
+        return f"{self.story.key}/{self.id_tag[1:]}{'-' + slug if slug else ''}.feature"
+
     def feature_text(self) -> str:
-        """This test case as a valid .feature file."""
-        description = "\n".join(
-            line
-            for line in (self.objective, f"Preconditions: {self.preconditions}" if self.preconditions else "")
-            if line
-        )
+        """This test case as a .feature file: one Feature, its scenarios, ids as tags (see stories.exporting)."""
+        background = gherkin.steps_or_none(self.preconditions)
+        description = [self.objective]
+        if self.preconditions.strip() and background is None:
+            description.append(f"Preconditions: {self.preconditions.strip()}")
         return gherkin.feature_text(
             self.title,
-            [s.as_text() for s in self.scenarios.all()],
-            description=description,
-            tags=[f"@{self.test_type.lower()}", f"@{self.story.key}"],
+            [s.export_text() for s in self.scenarios.all()],
+            description="\n".join(line for line in description if line.strip()),
+            tags=[f"@{self.story.key}", self.id_tag, f"@{self.test_type.lower()}", f"@priority-{self.priority}"],
+            background=background or "",
         )
 
 
@@ -237,6 +252,14 @@ class Scenario(models.Model):
 
     def as_text(self) -> gherkin.ScenarioText:
         return gherkin.ScenarioText(self.name, self.steps, list(self.tags))
+
+    @property
+    def id_tag(self) -> str:
+        return f"@{SCENARIO_TAG_PREFIX}{self.pk}"
+
+    def export_text(self) -> gherkin.ScenarioText:
+        """The scenario as exported: its id tag first, then its own tags."""
+        return gherkin.ScenarioText(self.name, self.steps, [self.id_tag, *self.tags])
 
     def clean(self) -> None:
         self.steps = gherkin.normalise_steps(self.steps or "")

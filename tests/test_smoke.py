@@ -6,7 +6,7 @@ def test_the_project_boots_and_a_story_renders_as_a_feature(db):
 
     test_case = make_test_case(scenarios=2)
     text = test_case.feature_text()
-    assert text.startswith("@functional")
+    assert text.startswith(f"@{test_case.story.key} @tc-{test_case.pk} @functional @priority-medium\n")
     assert text.count("Scenario:") == 2
     assert Scenario.objects.count() == 2
 

@@ -47,9 +47,26 @@ def test_feature_text_parses_with_gherkin_official(story):
     document = Parser().parse(text)
     feature = document["feature"]
     assert feature["name"] == "Cart"
-    assert [t["name"] for t in feature["tags"]] == ["@functional", "@SHOP-12"]
+    assert [t["name"] for t in feature["tags"]] == ["@SHOP-12", test_case.id_tag, "@functional", "@priority-medium"]
     assert [c["scenario"]["name"] for c in feature["children"]] == ["Scenario 1", "Scenario 2", "Scenario 3"]
+    first = test_case.scenarios.first()
+    assert [t["name"] for t in feature["children"][0]["scenario"]["tags"]] == [f"@sc-{first.pk}", "@smoke"]
     assert "Preconditions: A product exists" in feature["description"]
+
+
+def test_preconditions_made_of_steps_become_a_background_and_risky_description_lines_stay_description(story):
+    test_case = factories.make_test_case(
+        story=story,
+        objective="Given this line looks like a step\n# and this one like a comment",
+        preconditions="Given a product exists\nAnd the shopper is signed in",
+    )
+    feature = Parser().parse(test_case.feature_text())["feature"]
+    background = feature["children"][0]["background"]
+    assert [s["text"] for s in background["steps"]] == ["a product exists", "the shopper is signed in"]
+    assert feature["description"].split("\n") == [
+        "  - Given this line looks like a step",
+        "  - # and this one like a comment",
+    ]
 
 
 def test_story_clean_strips_acceptance_criteria(project):

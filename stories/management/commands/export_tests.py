@@ -1,63 +1,104 @@
-"""`manage.py export_tests [KEY ...]`: saved test cases as .feature files, JSON or CSV."""
+"""`manage.py export_tests [KEY …] [--project KEY] [--all] --format FORMAT [--output PATH] [--excel]`."""
 
-import io
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from generation.models import GenerationJob, JobStatus
 from stories import exporting
 
 
 class Command(BaseCommand):
     help = (
-        "Export saved test cases: one .feature file per test case in a directory per story (or all to stdout), "
-        "a JSON list of stories, or CSV with one row per scenario."
+        "Export saved test cases: Cucumber .feature files (a directory or a .zip), the Xray or TestRail CSV import, "
+        "QAForge JSON (re-importable with import_tests) or CSV. Exits 1 when there is nothing to export."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("keys", nargs="*", metavar="KEY", help="story keys (default: every story with test cases)")
-        parser.add_argument("--project", metavar="KEY", help="only stories of this project")
-        parser.add_argument("--format", default="feature", metavar="|".join(exporting.EXPORT_FORMATS))
+        parser.add_argument("keys", nargs="*", metavar="KEY", help="story keys, e.g. SHOP-12")
+        parser.add_argument("--project", metavar="KEY", help="every story of this project")
+        parser.add_argument("--all", action="store_true", help="every story")
+        parser.add_argument("--format", default="feature", choices=exporting.EXPORT_FORMATS)
         parser.add_argument(
-            "--output", metavar="DIR_OR_FILE", help="feature: a directory; json/csv: a file or a directory (stdout)"
+            "--output",
+            metavar="PATH",
+            help="feature: a directory or FILE.zip (stdout only for a single feature); others: a file or a "
+            "directory (default: stdout)",
+        )
+        parser.add_argument("--excel", action="store_true", help="CSV: start with a UTF-8 BOM so Excel reads accents")
+        parser.add_argument(
+            "--testrail-template",
+            default="steps",
+            choices=tuple(exporting.TESTRAIL_TEMPLATES),
+            help='testrail-csv: the Template column, "steps" (Test Case (Steps)) or "bdd" (Behaviour Driven '
+            "Development)",
         )
 
-    def handle(self, *args, keys, project, format, output, **options):
-        if format not in exporting.EXPORT_FORMATS:
-            raise CommandError(f'Unknown format "{format}" (use {", ".join(exporting.EXPORT_FORMATS)}).')
+    def handle(self, *args, keys, project, all, format, output, excel, testrail_template, **options):
         try:
-            stories = exporting.select_stories(keys, project)
+            stories = exporting.select_stories(keys, project, all)
         except exporting.ExportError as error:
             raise CommandError(str(error)) from None
-        for story in stories:
-            if not story.test_cases.all():
-                self.stderr.write(f"{story.key} has no saved test cases.")
-        count = sum(len(story.test_cases.all()) for story in stories)
+        count = exporting.count_test_cases(stories)
         if not count:
-            self.stderr.write("Nothing to export: no saved test cases.")
-            return
-
+            raise CommandError(self._nothing_to_export(stories, keys))
+        for key in keys:
+            if not stories.filter(key=key, test_cases__isnull=False).exists():
+                self.stderr.write(f"{key} has no saved test cases.")
         if format == "feature":
-            if output is None:
-                self.stdout.write(exporting.features_stream_text(stories), ending="")
-                return
-            directory = Path(output)
-            if directory.exists() and not directory.is_dir():
-                raise CommandError(f"{output} is a file; .feature export needs a directory (one file per test case).")
-            written = exporting.write_features(stories, directory)
-            self.stderr.write(self.style.SUCCESS(f"Wrote {len(written)} .feature files under {directory}/"))
+            self._features(stories, count, output)
             return
-
-        write = exporting.write_json if format == "json" else exporting.write_csv
+        chunks = exporting.export_chunks(format, stories, excel=excel, testrail_template=testrail_template)
         if output is None:
-            buffer = io.StringIO()
-            write(stories, buffer)
-            self.stdout.write(buffer.getvalue(), ending="")
+            for chunk in chunks:
+                self.stdout.write(chunk, ending="")
+        else:
+            path = Path(output)
+            if path.is_dir():
+                path = path / exporting.FORMATS[format].filename
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "w", encoding="utf-8", newline="") as out:
+                out.writelines(chunks)
+            self.stderr.write(self.style.SUCCESS(f"Wrote {count} test cases to {path}"))
+
+    def _features(self, stories, count: int, output: str | None) -> None:
+        if output is None:
+            if count > 1:
+                raise CommandError(
+                    f"The selection has {count} test cases, one .feature file each: use --output DIR or "
+                    "--output FILE.zip (standard output takes a single feature only)."
+                )
+            for _, text in exporting.feature_files(stories):
+                self.stdout.write(text, ending="")
             return
         path = Path(output)
-        if path.is_dir():
-            path = path / f"test-cases.{format}"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "w", encoding="utf-8", newline="") as out:
-            write(stories, out)
-        self.stderr.write(self.style.SUCCESS(f"Wrote {count} test cases to {path}"))
+        if path.suffix.lower() == ".zip":
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "wb") as out:
+                out.writelines(exporting.feature_zip(stories))
+            self.stderr.write(self.style.SUCCESS(f"Wrote {count} .feature files into {path}"))
+            return
+        if path.exists() and not path.is_dir():
+            raise CommandError(f"{output} is a file; .feature export needs a directory or a .zip file name.")
+        for relative, text in exporting.feature_files(stories):
+            target = path / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+        self.stderr.write(self.style.SUCCESS(f"Wrote {count} .feature files under {path}/"))
+
+    def _nothing_to_export(self, stories, keys) -> str:
+        named = f" for {', '.join(keys)}" if keys else ""
+        reason = f"Nothing to export: no saved test cases{named}."
+        waiting = list(
+            GenerationJob.objects.filter(story__in=stories.order_by().values("pk"), status=JobStatus.READY)
+            .order_by("queued_at")
+            .values_list("story__key", "pk")
+        )
+        if waiting:
+            names = ", ".join(f"{key} (job {str(pk)[:8]})" for key, pk in waiting)
+            jobs = "1 job is" if len(waiting) == 1 else f"{len(waiting)} jobs are"
+            reason += (
+                f" {jobs} still waiting for review: {names}. Save them in the browser or with "
+                "`manage.py review_jobs --save KEY …`."
+            )
+        return reason
