@@ -1,7 +1,8 @@
-"""Generation jobs: queue, run, reap, cancel, review and save — the one workflow every caller goes through.
+"""Generation jobs: queue, reap, cancel, review and save — the one workflow every caller goes through.
 
-The page, the JSON API, the `generate_tests` command and the admin all call these functions; the django-q2 task in
-`generation.tasks` is a thin entry point into `run_job`. Job state lives in the database so any process can read it.
+The page, the JSON API, the `generate_tests` command and the admin all call these functions; how jobs run (many per
+worker process, each under a lease) is `generation.runs`, reached from the django-q2 task in `generation.tasks`.
+Job state lives in the database so any process can read it.
 
 Durability rules (django-q2 delivers at least once, and the Redis broker loses a task whose worker dies):
 - a run claims its job with a conditional UPDATE (a lease renewed by a heartbeat); a second delivery stops at once;
@@ -13,21 +14,16 @@ Durability rules (django-q2 delivers at least once, and the Redis broker loses a
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import threading
-import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, connection, transaction
-from django.db.models import F, OuterRef, Q, Subquery
+from django.db import transaction
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
 from generation import engine
-from generation.models import ACTIVE_STATUSES, BatchCheckpoint, GenerationJob, JobStatus, SuggestedTestCase
+from generation.models import ACTIVE_STATUSES, GenerationJob, JobStatus, SuggestedTestCase
 from stories import gherkin
 from stories.models import Priority, Scenario, TestCase, TestType, UserStory
 
@@ -222,219 +218,6 @@ def latest_jobs_for(story_ids) -> dict[int, GenerationJob]:
     latest = GenerationJob.objects.filter(story=OuterRef("story")).order_by("-queued_at", "-pk").values("pk")[:1]
     jobs = GenerationJob.objects.filter(story_id__in=list(story_ids)).filter(pk=Subquery(latest))
     return {job.story_id: job for job in jobs}
-
-
-# --- Running -------------------------------------------------------------------------------------------------------
-
-
-def _claim(job_id, token: str) -> bool:
-    """Take the lease: a queued job, or a running one whose holder stopped heartbeating. One UPDATE, so two
-    deliveries of the same task cannot both win."""
-    now = _now()
-    stale = now - timedelta(seconds=settings.QAFORGE_JOB_STALE_SECONDS)
-    claimable = Q(status=JobStatus.QUEUED) | (
-        Q(status=JobStatus.RUNNING) & (Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True))
-    )
-    return bool(
-        GenerationJob.objects.filter(claimable, pk=job_id).update(
-            status=JobStatus.RUNNING,
-            run_token=token,
-            attempts=F("attempts") + 1,
-            started_at=now,
-            heartbeat_at=now,
-            updated_at=now,
-            worker=f"{socket.gethostname()}:{os.getpid()}"[:100],
-            phase="Starting",
-            error="",
-        )
-    )
-
-
-class _Heartbeat(threading.Thread):
-    """Renews the lease every QAFORGE_HEARTBEAT_SECONDS, even while one long model call is in flight."""
-
-    def __init__(self, job_id, token: str):
-        super().__init__(daemon=True, name=f"heartbeat-{job_id}")
-        self.job_id, self.token = job_id, token
-        self.stopped = threading.Event()
-        self.lost = threading.Event()
-
-    def run(self) -> None:
-        try:
-            while not self.stopped.wait(settings.QAFORGE_HEARTBEAT_SECONDS):
-                try:
-                    alive = GenerationJob.objects.filter(
-                        pk=self.job_id, run_token=self.token, status=JobStatus.RUNNING
-                    ).update(heartbeat_at=_now())
-                except DatabaseError as error:  # a busy or restarting database: try again next beat
-                    log.warning("job %s heartbeat not written: %s", self.job_id, error.__class__.__name__)
-                    connection.close()
-                    continue
-                if not alive:
-                    self.lost.set()  # cancelled, or another run took over: stop between batches
-                    return
-        finally:
-            connection.close()
-
-
-class _Run:
-    """Callbacks the engine calls (from worker threads) while one run of a job is in progress."""
-
-    PROGRESS_INTERVAL = 0.3  # seconds: at most a few progress writes a second
-
-    def __init__(self, job: GenerationJob, token: str, heartbeat: _Heartbeat):
-        self.job, self.token, self.heartbeat = job, token, heartbeat
-        self.lock = threading.Lock()
-        self.last_write = 0.0
-        self.last_check = 0.0
-        self.cancelled = False
-
-    def on_batch_done(self, batch, done: int, total: int) -> None:
-        # The engine calls this on its one callback thread and closes that thread's connection when it ends.
-        with self.lock:
-            if not batch.error:  # only successes are kept: a failed batch is asked again by the next run
-                BatchCheckpoint.objects.update_or_create(
-                    job_id=self.job.pk, index=batch.index, defaults={"result": batch.to_dict()}
-                )
-            now_mono = time.monotonic()
-            if done == total or now_mono - self.last_write >= self.PROGRESS_INTERVAL:
-                self.last_write = now_mono
-                try:
-                    GenerationJob.objects.filter(pk=self.job.pk, run_token=self.token).update(
-                        progress=min(99, round(100 * done / max(total, 1))),
-                        phase=f"Batch {done} of {total}",
-                        batches_done=done,
-                        batches_total=total,
-                        heartbeat_at=_now(),
-                        updated_at=_now(),
-                    )
-                except DatabaseError as error:  # progress is a courtesy; the checkpoint above is what matters
-                    log.warning("job %s progress not written: %s", self.job.pk, error.__class__.__name__)
-        log.info(
-            "job %s batch %s done (%s/%s) attempts=%s seconds=%.2f%s",
-            self.job.pk,
-            batch.index,
-            done,
-            total,
-            batch.attempts,
-            batch.seconds,
-            f" failed: {batch.error}" if batch.error else "",
-        )
-
-    def should_cancel(self) -> bool:
-        if self.cancelled or self.heartbeat.lost.is_set():
-            return True
-        now_mono = time.monotonic()
-        if now_mono - self.last_check < 0.5:
-            return False
-        self.last_check = now_mono
-        try:
-            still_ours = GenerationJob.objects.filter(
-                pk=self.job.pk, run_token=self.token, status=JobStatus.RUNNING
-            ).exists()
-        except DatabaseError:
-            return False  # cannot tell right now: keep going, the next poll asks again
-        self.cancelled = not still_ours
-        return self.cancelled
-
-
-def run_job(job_id) -> str:
-    """Run one job to its end (ready, failed or cancelled). Safe to call twice: returns "skipped" when the job is
-    finished or another live run holds it."""
-    close_old_connections()
-    token = uuid.uuid4().hex
-    if not _claim(job_id, token):
-        status = GenerationJob.objects.filter(pk=job_id).values_list("status", flat=True).first()
-        _transition(job_id, "skipped", reason="missing" if status is None else f"status={status}")
-        return "skipped"
-    job = GenerationJob.objects.select_related("story__project").get(pk=job_id)
-    _transition(job.pk, "running", story=job.story.key, attempt=job.attempts, worker=job.worker)
-    started = time.monotonic()
-    heartbeat = _Heartbeat(job.pk, token)
-    heartbeat.start()
-    run = _Run(job, token, heartbeat)
-    try:
-        # Inside the try: whatever fails from here on fails the job with its reason, never leaves it Running.
-        done = {cp.index: engine.BatchResult.from_dict(cp.result) for cp in job.checkpoints.all()}
-        request = engine.GenerationRequest(
-            test_cases=job.test_cases, scenarios_per_test=job.scenarios_per_test, test_types=tuple(job.test_types)
-        )
-        generator = engine.active_generator()
-        GenerationJob.objects.filter(pk=job.pk, run_token=token).update(
-            generator=generator["generator"], model=generator["model"], phase="Planning", updated_at=_now()
-        )
-        result = engine.generate(
-            engine.StorySnapshot.from_story(job.story),
-            request,
-            done=done,
-            on_batch_done=run.on_batch_done,
-            should_cancel=run.should_cancel,
-        )
-    except engine.Cancelled:
-        outcome = "cancelled"
-        _transition(job.pk, "stopped", reason="cancelled or lease lost")
-    except engine.EngineError as error:
-        outcome = "failed"
-        _finish(job.pk, JobStatus.FAILED, only_if=[JobStatus.RUNNING], error=str(error), phase="Failed", run_token="")
-        _transition(job.pk, "failed", error=str(error), seconds=f"{time.monotonic() - started:.2f}")
-    except Exception:
-        outcome = "failed"
-        log.exception("job %s crashed", job.pk)
-        _finish(
-            job.pk,
-            JobStatus.FAILED,
-            only_if=[JobStatus.RUNNING],
-            error="Generation stopped on an unexpected error; an admin can find the details in the worker log.",
-            phase="Failed",
-            run_token="",
-        )
-    else:
-        outcome = _store_result(job, token, result)
-        _transition(job.pk, outcome, seconds=f"{time.monotonic() - started:.2f}", suggestions=len(result.suggestions))
-    finally:
-        heartbeat.stopped.set()
-        heartbeat.join(timeout=5)
-    return outcome
-
-
-def _store_result(job: GenerationJob, token: str, result) -> str:
-    """Write the suggestions and the final state in one transaction, if this run still holds the job."""
-    with transaction.atomic():
-        current = GenerationJob.objects.select_for_update().filter(pk=job.pk, run_token=token).first()
-        if current is None or current.status != JobStatus.RUNNING:
-            return "stopped"
-        if result.error and not result.suggestions:
-            current.status = JobStatus.FAILED
-            current.error = result.error
-            current.phase = "Failed"
-        else:
-            # A retried run may find suggestions of an earlier run that died after writing them: replace, never add.
-            SuggestedTestCase.objects.filter(job=current).delete()
-            SuggestedTestCase.objects.bulk_create(
-                SuggestedTestCase(
-                    job=current,
-                    position=i,
-                    title=s.title[:300],
-                    objective=s.objective,
-                    preconditions=s.preconditions,
-                    test_type=s.test_type,
-                    priority=s.priority,
-                    scenarios=[{"name": sc.name, "steps": sc.steps, "tags": list(sc.tags)} for sc in s.scenarios],
-                )
-                for i, s in enumerate(result.suggestions)
-            )
-            current.status = JobStatus.READY
-            current.warnings = list(result.warnings)
-            current.asked, current.got = dict(result.asked), dict(result.got)
-            current.phase = "Ready to review"
-            current.progress = 100
-        current.report = result.report
-        current.batches_total = result.batches_total
-        current.batches_done = result.batches_total
-        current.finished_at = _now()
-        current.run_token = ""
-        current.save()
-    return current.status
 
 
 # --- Reaping -------------------------------------------------------------------------------------------------------

@@ -1,11 +1,12 @@
-"""django-q2 entry points: plain functions taking primary keys, delegating to generation.jobs."""
+"""django-q2 entry points: plain functions taking primary keys, delegating to generation.runs and generation.jobs."""
 
-from generation import jobs
+from generation import jobs, runs
 
 
 def run_generation_job(job_id: str) -> str:
-    """Run one generation job; safe to deliver twice (the job's lease makes the second delivery a no-op)."""
-    return jobs.run_job(job_id)
+    """Run this job and, while the worker has room, other queued jobs too; safe to deliver twice (a job's lease
+    makes a second delivery a no-op)."""
+    return runs.run_task(job_id)
 
 
 def reap_stale_jobs() -> dict:

@@ -152,6 +152,8 @@ QAFORGE_HEARTBEAT_SECONDS = float(os.environ.get("QAFORGE_HEARTBEAT_SECONDS") or
 # --- Queue (django-q2) ----------------------------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "").strip()
 QAFORGE_WORKERS = env_int("QAFORGE_WORKERS", 8)
+# Jobs one worker process runs at once (each mostly waits on the network): 8 workers x 16 = 128 jobs in flight.
+QAFORGE_JOBS_PER_WORKER = env_int("QAFORGE_JOBS_PER_WORKER", 16)
 QAFORGE_TASK_TIMEOUT = env_int("QAFORGE_TASK_TIMEOUT", 600)
 Q_CLUSTER = {
     # Parallel test processes (pytest-xdist) sharing one Redis must not take each other's tasks.

@@ -41,7 +41,9 @@ def fake():
     server.stop()
 
 
-cluster = module_cluster(**CLUSTER_ENV)
+# Two worker processes: each runs many jobs at once, so two are plenty (and show that jobs outnumber workers).
+WORKERS = 2
+cluster = module_cluster(**CLUSTER_ENV, QAFORGE_WORKERS=str(WORKERS))
 
 
 @pytest.fixture(autouse=True)
@@ -80,6 +82,20 @@ def test_ten_jobs_queued_together_all_reach_ready(cluster):
         assert job.suggestions.count() == 2
         assert job.attempts == 1
         assert job.generator == "gemini"
+
+
+def test_thirty_jobs_on_two_workers_run_at_the_same_time(cluster, fake):
+    fake.configure(latency=0.5)
+    project = factories.make_project(key="SPRINT")
+    stories = [factories.make_story(project=project) for _ in range(30)]
+    job_ids = [jobs.queue_generation(s, test_cases=1, scenarios_per_test=2)[0].pk for s in stories]
+    wait_until(lambda: all_finished(job_ids), timeout=90, message="30 jobs to finish")
+    assert statuses(job_ids) == ["ready"] * 30
+    assert len(fake.calls) == 30, "one call per job, none repeated"
+    # One batch per job: calls in flight together are jobs in flight together.
+    assert fake.max_in_flight > WORKERS, "more jobs ran at once than there are worker processes"
+    workers = set(GenerationJob.objects.filter(pk__in=job_ids).values_list("worker", flat=True))
+    assert 1 <= len(workers) <= WORKERS
 
 
 def test_two_requests_for_the_same_story_run_one_job(cluster):
@@ -175,6 +191,35 @@ def test_a_killed_worker_s_job_still_ends_ready_with_exactly_one_set_of_suggesti
     assert sum(len(s.scenarios) for s in job.suggestions.all()) == 45
     batches_asked = [c.get("batch") for c in fake.calls]
     assert batches_asked.count(2) == 2 and batches_asked.count(0) == 1, "only the missing batch was asked again"
+
+
+def test_a_killed_worker_holding_several_jobs_loses_nothing_and_duplicates_nothing(cluster, fake):
+    # Each job has two batches; batch 0 answers at once, the first batch-1 call of every job hangs: the worker is
+    # killed while it holds several jobs, each with one batch checkpointed.
+    fake.configure(faults=[{"fault": "hang", "batch": 1, "times": 6}], hang_seconds=30)
+    project = factories.make_project(key="KILL")
+    job_ids = [
+        jobs.queue_generation(factories.make_story(project=project), test_cases=6, scenarios_per_test=5)[0].pk
+        for _ in range(6)
+    ]
+    wait_until(lambda: BatchCheckpoint.objects.filter(job_id__in=job_ids).count() == 6, message="six checkpoints")
+    holders = {}
+    for pk, worker in GenerationJob.objects.filter(pk__in=job_ids, status="running").values_list("pk", "worker"):
+        holders.setdefault(worker, []).append(pk)
+    worker, held = max(holders.items(), key=lambda item: len(item[1]))
+    assert len(held) >= 2, f"one worker holds several jobs: {holders}"
+    os.kill(int(worker.rsplit(":", 1)[1]), signal.SIGKILL)
+
+    time.sleep(STALE_SECONDS + 0.5)
+    assert jobs.reap_stale_jobs()["requeued"] == len(held)
+    wait_until(lambda: all_finished(job_ids), timeout=60, message="every job to finish")
+
+    assert statuses(job_ids) == ["ready"] * 6
+    for job in GenerationJob.objects.filter(pk__in=job_ids):
+        assert job.suggestions.count() == 6, "one set of suggestions per job, no duplicates"
+        assert sum(len(s.scenarios) for s in job.suggestions.all()) == 30
+        assert job.attempts == (2 if job.pk in held else 1)
+    assert [c.get("batch") for c in fake.calls].count(0) == 6, "no finished batch was asked again"
 
 
 def test_a_storm_of_429s_is_ridden_out(cluster, fake):

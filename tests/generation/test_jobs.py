@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from generation import jobs
+from generation import jobs, runs
 from generation.models import BatchCheckpoint, GenerationJob, JobStatus, SuggestedTestCase
 from stories.models import TestCase
 from tests import factories
@@ -113,7 +113,7 @@ def _dead_redis(list_key=None):
 def test_running_a_job_ends_ready_with_the_requested_suggestions(transactional_db):
     story = factories.make_story()
     job, _ = jobs.queue_generation(story, test_cases=3, scenarios_per_test=2, enqueue=False)
-    assert jobs.run_job(job.pk) == "ready"
+    assert runs.run_job(job.pk) == "ready"
     job.refresh_from_db()
     assert job.status == JobStatus.READY
     assert (job.progress, job.attempts, job.generator) == (100, 1, "offline")
@@ -127,9 +127,9 @@ def test_running_a_job_ends_ready_with_the_requested_suggestions(transactional_d
 def test_running_a_finished_job_again_changes_nothing(transactional_db):
     story = factories.make_story()
     job, _ = jobs.queue_generation(story, test_cases=2, scenarios_per_test=1, enqueue=False)
-    jobs.run_job(job.pk)
+    runs.run_job(job.pk)
     before = list(SuggestedTestCase.objects.values_list("pk", flat=True))
-    assert jobs.run_job(job.pk) == "skipped"
+    assert runs.run_job(job.pk) == "skipped"
     assert list(SuggestedTestCase.objects.values_list("pk", flat=True)) == before
     job.refresh_from_db()
     assert job.attempts == 1
@@ -139,7 +139,7 @@ def test_a_run_does_not_start_while_another_live_run_holds_the_job(transactional
     story = factories.make_story()
     job, _ = jobs.queue_generation(story, enqueue=False)
     GenerationJob.objects.filter(pk=job.pk).update(status="running", run_token="other", heartbeat_at=timezone.now())
-    assert jobs.run_job(job.pk) == "skipped"
+    assert runs.run_job(job.pk) == "skipped"
     assert not job.suggestions.exists()
 
 
@@ -148,7 +148,7 @@ def test_a_run_takes_over_a_job_whose_worker_stopped_heartbeating(transactional_
     job, _ = jobs.queue_generation(story, test_cases=2, scenarios_per_test=1, enqueue=False)
     stale = timezone.now() - timedelta(seconds=settings.QAFORGE_JOB_STALE_SECONDS + 5)
     GenerationJob.objects.filter(pk=job.pk).update(status="running", run_token="dead", heartbeat_at=stale, attempts=1)
-    assert jobs.run_job(job.pk) == "ready"
+    assert runs.run_job(job.pk) == "ready"
     job.refresh_from_db()
     assert job.attempts == 2
     assert job.suggestions.count() == 2
@@ -159,7 +159,7 @@ def test_a_cancelled_job_is_not_run(transactional_db):
     job, _ = jobs.queue_generation(story, enqueue=False)
     assert jobs.cancel_job(job)
     assert job.status == JobStatus.CANCELLED
-    assert jobs.run_job(job.pk) == "skipped"
+    assert runs.run_job(job.pk) == "skipped"
     assert not jobs.cancel_job(job), "cancelling twice reports that nothing changed"
 
 
@@ -335,7 +335,7 @@ def test_a_failed_batch_is_not_checkpointed_so_the_next_run_asks_it_again(transa
     story = factories.make_story()
     job, _ = jobs.queue_generation(story, enqueue=False)
     GenerationJob.objects.filter(pk=job.pk).update(status="running", run_token="t")
-    run = jobs._Run(job, "t", jobs._Heartbeat(job.pk, "t"))
+    run = runs._Run(job, runs.Lease("t"))
     failed = BatchResult(index=0, suggestions=[], attempts=4, retries=3, seconds=1.0, dropped_invalid=0, error="500")
     run.on_batch_done(failed, 1, 2)
     assert not BatchCheckpoint.objects.filter(job=job).exists()

@@ -8,14 +8,14 @@ from concurrent.futures import ThreadPoolExecutor
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from generation import jobs
+from generation import jobs, runs
 from generation.models import FINISHED_STATUSES, GenerationJob, JobStatus
 from stories.models import Project, TestType, UserStory
 
 
 def _run_inline(job_id) -> str:
     try:
-        return jobs.run_job(job_id)
+        return runs.run_job(job_id)
     finally:
         connection.close()
 

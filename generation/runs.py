@@ -1,0 +1,429 @@
+"""Running jobs: one worker process runs many jobs at once, each under its own lease, fairly chosen.
+
+A job is mostly waiting on the network, so a django-q2 task does not hold its worker process for one job: the task
+(`run_task`) claims its own job if it is still queued, then keeps claiming queued jobs while it has room
+(QAFORGE_JOBS_PER_WORKER at once) and runs each in a thread of its own (the engine's one `asyncio.run` per job).
+The other jobs' own broker tasks, when a worker takes them, find their job already running and stop at once (or
+claim whatever is queued then). With 8 workers x 16 jobs a cluster has 128 jobs in flight, so a sprint's 50 stories
+all start together; the cluster-wide rate limiter (`generation.ratelimit`) decides how fast their calls go.
+
+Durability is per job, as for a task with one job:
+- a job is claimed by a conditional UPDATE that sets this task's lease token; two claimers cannot both win;
+- one lease thread per task renews the heartbeat of all its jobs in one UPDATE and notices a job it lost (cancelled,
+  or re-queued by the reaper and taken by another run), which then stops between batches;
+- every finished batch is checkpointed; suggestions are written in one transaction by the lease holder;
+- kill -9 of the worker leaves every job it held "running" with a stale heartbeat: the reaper re-queues each, and a
+  re-run asks only the missing batches;
+- a stopping worker (SIGTERM, see `generation.worker`) cancels its in-flight calls, hands each job straight back to
+  the queue (status queued, attempt not counted, a new broker task) and returns.
+
+Which job next: round-robin across requesters (`fair_order`), so one lead's 100 stories do not hold back another
+lead's single story; the same order gives a queued job's "N ahead".
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import DatabaseError, close_old_connections, connection, transaction
+from django.db.models import F, Q
+
+from generation import engine, jobs
+from generation.models import BatchCheckpoint, GenerationJob, JobStatus, SuggestedTestCase
+
+log = logging.getLogger("qaforge.jobs")
+
+# Set by the worker's SIGTERM handler (generation.worker): running jobs are handed back, no new job is claimed.
+STOPPING = threading.Event()
+CLAIM_POLL_SECONDS = 0.25  # how often a task with room looks for newly queued jobs while its jobs run
+HANDED_BACK = "Waiting for a worker (handed back by a stopping worker)"
+
+
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"[:100]
+
+
+# --- Choosing and claiming -----------------------------------------------------------------------------------------
+
+
+def fair_order(queued: list[tuple], running: Counter) -> list:
+    """Queued jobs in the order the cluster takes them: [(pk, requester_id, queued_at)] -> [pk].
+
+    Round-robin across requesters: a job's turn is how many jobs its requester already has running plus how many of
+    the requester's queued jobs are older; lowest turn first, the older job on a tie. One lead's 100 queued stories
+    therefore take turns with another lead's single story instead of all going first.
+    """
+    seen: Counter = Counter()
+    turns = []
+    for pk, requester, queued_at in sorted(queued, key=lambda row: row[2]):
+        turns.append((running[requester] + seen[requester], queued_at, pk))
+        seen[requester] += 1
+    return [pk for _, _, pk in sorted(turns, key=lambda t: (t[0], t[1]))]
+
+
+def queue_positions() -> dict:
+    """{job pk: number of queued jobs the cluster will start before it}, for the "Queued · N ahead" badge."""
+    queued = list(
+        GenerationJob.objects.filter(status=JobStatus.QUEUED).values_list("pk", "requested_by_id", "queued_at")
+    )
+    if not queued:
+        return {}
+    running = Counter(GenerationJob.objects.filter(status=JobStatus.RUNNING).values_list("requested_by_id", flat=True))
+    return {pk: ahead for ahead, pk in enumerate(fair_order(queued, running))}
+
+
+def _claim(job_id, token: str) -> bool:
+    """Take the lease: a queued job, or a running one whose holder stopped heartbeating. One UPDATE, so two
+    claimers cannot both win."""
+    now = jobs._now()
+    stale = now - timedelta(seconds=settings.QAFORGE_JOB_STALE_SECONDS)
+    claimable = Q(status=JobStatus.QUEUED) | (
+        Q(status=JobStatus.RUNNING) & (Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True))
+    )
+    return bool(
+        GenerationJob.objects.filter(claimable, pk=job_id).update(
+            status=JobStatus.RUNNING,
+            run_token=token,
+            attempts=F("attempts") + 1,
+            started_at=now,
+            heartbeat_at=now,
+            updated_at=now,
+            worker=_worker_name(),
+            phase="Starting",
+            error="",
+        )
+    )
+
+
+def claim_next(token: str, limit: int = 200):
+    """Claim the queued job whose turn it is (see fair_order); None when nothing is queued."""
+    queued = list(
+        GenerationJob.objects.filter(status=JobStatus.QUEUED)
+        .order_by("queued_at")
+        .values_list("pk", "requested_by_id", "queued_at")[:limit]
+    )
+    if not queued:
+        return None
+    running = Counter(GenerationJob.objects.filter(status=JobStatus.RUNNING).values_list("requested_by_id", flat=True))
+    for pk in fair_order(queued, running)[:20]:
+        if _claim(pk, token):
+            return pk
+    return None
+
+
+# --- The lease ------------------------------------------------------------------------------------------------------
+
+
+class Lease(threading.Thread):
+    """The lease of every job one task holds (they share its token): one heartbeat UPDATE for all of them, renewed
+    every QAFORGE_HEARTBEAT_SECONDS even while long model calls are in flight, and a quick read that tells which
+    jobs are still held, so a cancelled or taken-over job stops between batches."""
+
+    CHECK_SECONDS = 0.5
+
+    def __init__(self, token: str | None = None):
+        super().__init__(daemon=True, name="qaforge-lease")
+        self.token = token or uuid.uuid4().hex
+        self.stopped = threading.Event()
+        self._lock = threading.Lock()
+        self._jobs: set = set()
+        self._lost: set = set()
+
+    def add(self, job_id) -> None:
+        with self._lock:
+            self._jobs.add(job_id)
+            self._lost.discard(job_id)
+
+    def remove(self, job_id) -> None:
+        with self._lock:
+            self._jobs.discard(job_id)
+
+    def lost(self, job_id) -> bool:
+        with self._lock:
+            return job_id in self._lost
+
+    def run(self) -> None:
+        last_beat = time.monotonic()
+        try:
+            while not self.stopped.wait(min(self.CHECK_SECONDS, settings.QAFORGE_HEARTBEAT_SECONDS)):
+                with self._lock:
+                    held = set(self._jobs)
+                if not held:
+                    continue
+                try:
+                    if time.monotonic() - last_beat >= settings.QAFORGE_HEARTBEAT_SECONDS:
+                        GenerationJob.objects.filter(run_token=self.token, status=JobStatus.RUNNING).update(
+                            heartbeat_at=jobs._now()
+                        )
+                        last_beat = time.monotonic()
+                    alive = set(
+                        GenerationJob.objects.filter(
+                            pk__in=held, run_token=self.token, status=JobStatus.RUNNING
+                        ).values_list("pk", flat=True)
+                    )
+                except DatabaseError as error:  # a busy or restarting database: try again next beat
+                    log.warning("lease %s not renewed: %s", self.token[:8], error.__class__.__name__)
+                    connection.close()
+                    continue
+                with self._lock:
+                    self._lost |= held - alive
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        if self.is_alive():
+            self.join(timeout=5)
+
+
+# --- One job -------------------------------------------------------------------------------------------------------
+
+
+class _Run:
+    """Callbacks the engine calls (on its callback thread) while one run of a job is in progress."""
+
+    PROGRESS_INTERVAL = 0.3  # seconds: at most a few progress writes a second
+
+    def __init__(self, job: GenerationJob, lease: Lease):
+        self.job, self.lease, self.token = job, lease, lease.token
+        self.lock = threading.Lock()
+        self.last_write = 0.0
+
+    def on_batch_done(self, batch, done: int, total: int) -> None:
+        with self.lock:
+            if not batch.error:  # only successes are kept: a failed batch is asked again by the next run
+                BatchCheckpoint.objects.update_or_create(
+                    job_id=self.job.pk, index=batch.index, defaults={"result": batch.to_dict()}
+                )
+            now_mono = time.monotonic()
+            if done == total or now_mono - self.last_write >= self.PROGRESS_INTERVAL:
+                self.last_write = now_mono
+                try:
+                    GenerationJob.objects.filter(pk=self.job.pk, run_token=self.token).update(
+                        progress=min(99, round(100 * done / max(total, 1))),
+                        phase=f"Batch {done} of {total}",
+                        batches_done=done,
+                        batches_total=total,
+                        heartbeat_at=jobs._now(),
+                        updated_at=jobs._now(),
+                    )
+                except DatabaseError as error:  # progress is a courtesy; the checkpoint above is what matters
+                    log.warning("job %s progress not written: %s", self.job.pk, error.__class__.__name__)
+        log.info(
+            "job %s batch %s done (%s/%s) attempts=%s seconds=%.2f%s",
+            self.job.pk,
+            batch.index,
+            done,
+            total,
+            batch.attempts,
+            batch.seconds,
+            f" failed: {batch.error}" if batch.error else "",
+        )
+
+    def should_cancel(self) -> bool:
+        return STOPPING.is_set() or self.lease.lost(self.job.pk)
+
+
+def _run_claimed(job_id, lease: Lease) -> str:
+    """Run a job this lease has just claimed, to ready, failed, cancelled or handed back."""
+    lease.add(job_id)
+    try:
+        return _run_held(job_id, lease)
+    finally:
+        lease.remove(job_id)
+        connection.close()
+
+
+def _run_held(job_id, lease: Lease) -> str:
+    token = lease.token
+    job = GenerationJob.objects.select_related("story__project").get(pk=job_id)
+    jobs._transition(job.pk, "running", story=job.story.key, attempt=job.attempts, worker=job.worker)
+    started = time.monotonic()
+    run = _Run(job, lease)
+    try:
+        # Inside the try: whatever fails from here on fails the job with its reason, never leaves it Running.
+        done = {cp.index: engine.BatchResult.from_dict(cp.result) for cp in job.checkpoints.all()}
+        request = engine.GenerationRequest(
+            test_cases=job.test_cases, scenarios_per_test=job.scenarios_per_test, test_types=tuple(job.test_types)
+        )
+        generator = engine.active_generator()
+        GenerationJob.objects.filter(pk=job.pk, run_token=token).update(
+            generator=generator["generator"], model=generator["model"], phase="Planning", updated_at=jobs._now()
+        )
+        result = engine.generate(
+            engine.StorySnapshot.from_story(job.story),
+            request,
+            done=done,
+            on_batch_done=run.on_batch_done,
+            should_cancel=run.should_cancel,
+        )
+    except engine.Cancelled:
+        if STOPPING.is_set() and not lease.lost(job.pk):
+            return hand_back(job, token)
+        jobs._transition(job.pk, "stopped", reason="cancelled or lease lost")
+        return "cancelled"
+    except engine.EngineError as error:
+        jobs._finish(
+            job.pk, JobStatus.FAILED, only_if=[JobStatus.RUNNING], error=str(error), phase="Failed", run_token=""
+        )
+        jobs._transition(job.pk, "failed", error=str(error), seconds=f"{time.monotonic() - started:.2f}")
+        return "failed"
+    except Exception:
+        log.exception("job %s crashed", job.pk)
+        jobs._finish(
+            job.pk,
+            JobStatus.FAILED,
+            only_if=[JobStatus.RUNNING],
+            error="Generation stopped on an unexpected error; an admin can find the details in the worker log.",
+            phase="Failed",
+            run_token="",
+        )
+        return "failed"
+    outcome = _store_result(job, token, result)
+    jobs._transition(job.pk, outcome, seconds=f"{time.monotonic() - started:.2f}", suggestions=len(result.suggestions))
+    return outcome
+
+
+def hand_back(job: GenerationJob, token: str) -> str:
+    """Give a job this run holds back to the queue at once (the worker is stopping): its checkpoints stay, this
+    attempt is not counted, and a new broker task is queued so another worker (or the next start) takes it."""
+    returned = GenerationJob.objects.filter(pk=job.pk, run_token=token, status=JobStatus.RUNNING).update(
+        status=JobStatus.QUEUED,
+        run_token="",
+        attempts=F("attempts") - 1,
+        heartbeat_at=None,
+        phase=HANDED_BACK,
+        updated_at=jobs._now(),
+    )
+    if not returned:
+        return "stopped"
+    try:
+        jobs._queue_task(job)
+    except jobs.QueueError:
+        pass  # the broker is down: the reaper queues it again once it can
+    jobs._transition(job.pk, "handed back", reason="worker stopping")
+    return "handed back"
+
+
+def _store_result(job: GenerationJob, token: str, result) -> str:
+    """Write the suggestions and the final state in one transaction, if this run still holds the job."""
+    with transaction.atomic():
+        current = GenerationJob.objects.select_for_update().filter(pk=job.pk, run_token=token).first()
+        if current is None or current.status != JobStatus.RUNNING:
+            return "stopped"
+        if result.error and not result.suggestions:
+            current.status = JobStatus.FAILED
+            current.error = result.error
+            current.phase = "Failed"
+        else:
+            # A retried run may find suggestions of an earlier run that died after writing them: replace, never add.
+            SuggestedTestCase.objects.filter(job=current).delete()
+            SuggestedTestCase.objects.bulk_create(
+                SuggestedTestCase(
+                    job=current,
+                    position=i,
+                    title=s.title[:300],
+                    objective=s.objective,
+                    preconditions=s.preconditions,
+                    test_type=s.test_type,
+                    priority=s.priority,
+                    scenarios=[{"name": sc.name, "steps": sc.steps, "tags": list(sc.tags)} for sc in s.scenarios],
+                )
+                for i, s in enumerate(result.suggestions)
+            )
+            current.status = JobStatus.READY
+            current.warnings = list(result.warnings)
+            current.asked, current.got = dict(result.asked), dict(result.got)
+            current.phase = "Ready to review"
+            current.progress = 100
+        current.report = result.report
+        current.batches_total = result.batches_total
+        current.batches_done = result.batches_total
+        current.finished_at = jobs._now()
+        current.run_token = ""
+        current.save()
+    return current.status
+
+
+# --- Entry points --------------------------------------------------------------------------------------------------
+
+
+def run_job(job_id) -> str:
+    """Run this one job to its end (ready, failed or cancelled), in this thread. Safe to call twice: returns
+    "skipped" when the job is finished or another live run holds it. (`generate_tests --inline`, tests.)"""
+    close_old_connections()
+    lease = Lease()
+    if not _claim(job_id, lease.token):
+        _skipped(job_id)
+        return "skipped"
+    lease.start()
+    try:
+        return _run_claimed(job_id, lease)
+    finally:
+        lease.stop()
+
+
+def run_task(job_id) -> str:
+    """The django-q2 task: run this job if it is still queued and, while there is room, every other queued job in
+    turn, QAFORGE_JOBS_PER_WORKER at once. Returns a summary such as "ready=12 failed=1", or "skipped"."""
+    close_old_connections()
+    if STOPPING.is_set():
+        return _pass_on(job_id)
+    lease = Lease()
+    room = max(1, int(settings.QAFORGE_JOBS_PER_WORKER))
+    # Stop taking new jobs well before django-q2's timeout would kill this task with all its jobs.
+    claim_until = time.monotonic() + settings.QAFORGE_TASK_TIMEOUT / 3
+    outcomes: Counter = Counter()
+    running: set[Future] = set()
+    first = job_id if _claim(job_id, lease.token) else None
+    if first is None:
+        _skipped(job_id)
+    lease.start()
+    pool = ThreadPoolExecutor(max_workers=room, thread_name_prefix="qaforge-job")
+    try:
+        if first is not None:
+            running.add(pool.submit(_run_claimed, first, lease))
+        while True:
+            while len(running) < room and time.monotonic() < claim_until and not STOPPING.is_set():
+                claimed = claim_next(lease.token)
+                if claimed is None:
+                    break
+                running.add(pool.submit(_run_claimed, claimed, lease))
+            if not running:
+                break
+            finished, running = wait(running, timeout=CLAIM_POLL_SECONDS, return_when=FIRST_COMPLETED)
+            for future in finished:
+                outcomes[future.result()] += 1
+    finally:
+        pool.shutdown(wait=True)
+        lease.stop()
+        connection.close()
+    if not outcomes:
+        return "skipped"
+    return " ".join(f"{name.replace(' ', '_')}={count}" for name, count in sorted(outcomes.items()))
+
+
+def _skipped(job_id) -> None:
+    status = GenerationJob.objects.filter(pk=job_id).values_list("status", flat=True).first()
+    jobs._transition(job_id, "skipped", reason="missing" if status is None else f"status={status}")
+
+
+def _pass_on(job_id) -> str:
+    """A stopping worker got a task: leave its job queued for the next worker, with a task of its own."""
+    job = GenerationJob.objects.filter(pk=job_id, status=JobStatus.QUEUED).select_related("story").first()
+    if job is None:
+        return "skipped"
+    try:
+        jobs._queue_task(job)
+    except jobs.QueueError:
+        pass  # the reaper queues it again once the broker is back
+    return "handed back"
