@@ -220,6 +220,13 @@ def latest_jobs_for(story_ids) -> dict[int, GenerationJob]:
     return {job.story_id: job for job in jobs}
 
 
+def run_job(job_id) -> str:
+    """Run one job here, in this thread, to its end (`generate_tests --inline`); see `generation.runs.run_job`."""
+    from generation import runs  # runs builds on this module
+
+    return runs.run_job(job_id)
+
+
 # --- Reaping -------------------------------------------------------------------------------------------------------
 
 

@@ -8,14 +8,14 @@ from concurrent.futures import ThreadPoolExecutor
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from generation import jobs, runs
+from generation import jobs
 from generation.models import FINISHED_STATUSES, GenerationJob, JobStatus
 from stories.models import Project, TestType, UserStory
 
 
 def _run_inline(job_id) -> str:
     try:
-        return runs.run_job(job_id)
+        return jobs.run_job(job_id)
     finally:
         connection.close()
 
