@@ -79,3 +79,23 @@ def make_test_case(story: UserStory | None = None, scenarios: int = 1, **overrid
             tags=["@smoke"],
         )
     return test_case
+
+
+def make_ready_job(story, suggestions=2, **overrides):
+    """A generation job of `story` waiting for review, with `suggestions` suggested test cases of two scenarios."""
+    from generation.models import GenerationJob, JobStatus, SuggestedTestCase
+
+    job = GenerationJob.objects.create(story=story, status=JobStatus.READY, generator="offline", **overrides)
+    for i in range(suggestions):
+        SuggestedTestCase.objects.create(
+            job=job,
+            position=i,
+            title=f"Suggested {i}",
+            test_type="FUNCTIONAL",
+            priority="high",
+            scenarios=[
+                {"name": f"Happy path {i}", "steps": "Given a cart\nWhen I add an item\nThen I see 1 item", "tags": []},
+                {"name": f"Empty {i}", "steps": "Given an empty cart\nWhen I open it\nThen I see no items", "tags": []},
+            ],
+        )
+    return job

@@ -9,24 +9,7 @@ from generation import jobs, runs
 from generation.models import BatchCheckpoint, GenerationJob, JobStatus, SuggestedTestCase
 from stories.models import TestCase
 from tests import factories
-
-
-def make_ready_job(story, suggestions=2, **overrides) -> GenerationJob:
-    job = GenerationJob.objects.create(story=story, status=JobStatus.READY, generator="offline", **overrides)
-    for i in range(suggestions):
-        SuggestedTestCase.objects.create(
-            job=job,
-            position=i,
-            title=f"Suggested {i}",
-            test_type="FUNCTIONAL",
-            priority="high",
-            scenarios=[
-                {"name": f"Happy path {i}", "steps": "Given a cart\nWhen I add an item\nThen I see 1 item", "tags": []},
-                {"name": f"Empty {i}", "steps": "Given an empty cart\nWhen I open it\nThen I see no items", "tags": []},
-            ],
-        )
-    return job
-
+from tests.factories import make_ready_job
 
 # --- queueing ----------------------------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""python manage.py generate_tests KEY [KEY …] [--project KEY] [--all] [--wait] [--inline] …"""
+"""python manage.py generate_tests KEY [KEY …] [--project KEY] [--all] [--wait] [--inline] [--save] …"""
 
 from __future__ import annotations
 
@@ -46,9 +46,16 @@ class Command(BaseCommand):
         )
         parser.add_argument("--wait", action="store_true", help="show progress and wait until every job ends")
         parser.add_argument("--inline", action="store_true", help="run the jobs in this process (no worker needed)")
+        parser.add_argument(
+            "--save",
+            action="store_true",
+            help="with --wait or --inline: save each ready job's suggestions as test cases, as suggested (no review)",
+        )
         parser.add_argument("--poll", type=float, default=0.5, help=argparse_hidden())
 
     def handle(self, *args, **options):
+        if options["save"] and not (options["wait"] or options["inline"]):
+            raise CommandError("--save needs --wait or --inline: it saves the jobs once they are ready.")
         stories = self._stories(options)
         types = [t.strip().upper() for t in options["types"].split(",") if t.strip()]
         queued, refused = [], []
@@ -80,7 +87,7 @@ class Command(BaseCommand):
         elif options["wait"]:
             self._wait(queued, options["poll"])
         if options["wait"] or options["inline"]:
-            failed, warned = self._report(queued)
+            failed, warned = self._report(queued, save=options["save"])
             if failed or refused:
                 names = [f"{k} ({why})" for k, why in failed + refused]
                 raise CommandError(f"{len(names)} failed: " + "; ".join(names), returncode=EXIT_FAILED)
@@ -128,7 +135,7 @@ class Command(BaseCommand):
                 return
             time.sleep(poll)
 
-    def _report(self, queued) -> tuple[list[tuple[str, str]], list[str]]:
+    def _report(self, queued, save: bool = False) -> tuple[list[tuple[str, str]], list[str]]:
         failed, warned = [], []
         for job in GenerationJob.objects.filter(pk__in=[j.pk for j in queued]).select_related("story"):
             if job.status == JobStatus.READY:
@@ -139,6 +146,14 @@ class Command(BaseCommand):
                 for warning in job.warnings:
                     warned.append(job.story.key)
                     self.stdout.write(self.style.WARNING(f"{job.story.key}: warning: {warning}"))
+                if save:
+                    try:
+                        saved = jobs.save_suggestions(job)
+                    except (jobs.QueueError, jobs.SuggestionErrors) as error:
+                        failed.append((job.story.key, f"not saved: {error}"))
+                        self.stderr.write(f"{job.story.key}: not saved — {error}")
+                    else:
+                        self.stdout.write(self.style.SUCCESS(f"{job.story.key}: saved {len(saved)} test cases"))
             elif job.status in (JobStatus.FAILED, JobStatus.CANCELLED):
                 failed.append((job.story.key, job.error or job.get_status_display()))
                 self.stderr.write(f"{job.story.key}: {job.status} — {job.error}")
