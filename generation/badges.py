@@ -22,9 +22,9 @@ from django.urls import reverse
 from generation.jobs import latest_jobs_for
 from generation.models import GenerationJob, JobStatus
 from stories.models import TestCase, UserStory
+from stories.toasts import render_toast, toast_context
 
 BADGE_TEMPLATE = "generation/badge.html#story-badge"
-TOAST_TEMPLATE = "generation/badge.html#job-toast"
 
 # Jobs in these states no longer drive the badge: it shows the story's test-case count instead.
 COUNT_STATUSES = (JobStatus.SAVED, JobStatus.DISCARDED, JobStatus.CANCELLED)
@@ -118,6 +118,8 @@ def badge_context(story: UserStory, job: GenerationJob | None) -> dict:
         else:
             state, label = "running", f"Generating {job.progress}%"
         phase = job.phase or (f"Batch {job.batches_done + 1} of {job.batches_total}" if job.batches_total else "")
+        if phase.casefold() == label.casefold():
+            phase = ""  # "Starting · Starting" says it twice
         return {
             **context,
             "state": state,
@@ -150,24 +152,53 @@ def render_badge(story: UserStory, job: GenerationJob | None, *, oob: bool = Fal
     return render_to_string(BADGE_TEMPLATE, {"badge": {**badge_context(story, job), "oob": oob}})
 
 
-def toast_context(job: GenerationJob) -> dict:
-    """A toast announcing that `job` ended (ready or failed); `job.story` must be loaded."""
-    story_key = job.story.key
+def ended_entry(job: GenerationJob) -> dict | None:
+    """What the "job-finished" toast needs to know of a job that ended and waits on the lead (ready or failed);
+    None for any other job. `job.story` must be loaded."""
     if job.status == JobStatus.READY:
-        short = job.shortfall
         return {
-            "job": job,
-            "level": "warning" if job.warnings else "success",
-            "message": f"Tests for {story_key} ready · {short}" if short else f"Tests for {story_key} ready",
-            "detail": job.warning,
+            "state": "ready",
+            "key": job.story.key,
             "review_url": review_url(job),
+            "shortfall": job.shortfall,
+            "warning": job.warning,
         }
-    return {
-        "job": job,
-        "level": "error",
-        "message": f"Generation for {story_key} failed: {job.error or 'no reason given'}",
-    }
+    if job.status == JobStatus.FAILED:
+        return {"state": "failed", "key": job.story.key, "error": job.error or "no reason given"}
+    return None
 
 
-def render_toast(job: GenerationJob) -> str:
-    return render_to_string(TOAST_TEMPLATE, {"toast": toast_context(job)})
+def jobs_toast_context(ended: list[dict]) -> dict:
+    """One toast for every job of a page that ended the same way (entries from `ended_entry`, one state):
+    "3 stories ready to review · Review" (opening the first), or the failures with their reasons."""
+    if ended[0]["state"] == "ready":
+        first = ended[0]
+        message = f"{first['key']} ready to review" if len(ended) == 1 else f"{len(ended)} stories ready to review"
+        if len(ended) == 1 and first["shortfall"]:
+            message += f" · {first['shortfall']}"
+        # A job that delivered less than asked says so, and why (its warnings).
+        details = [e["warning"] if len(ended) == 1 else f"{e['key']}: {e['warning']}" for e in ended if e["warning"]]
+        return toast_context(
+            message,
+            "warning" if details else "success",
+            details=details,
+            link=first["review_url"],
+            link_label="Review",
+            link_hx=True,
+            key="jobs-ready",
+        )
+    if len(ended) == 1:
+        return toast_context(
+            f"Generation for {ended[0]['key']} failed: {ended[0]['error']}", "error", key="jobs-failed"
+        )
+    details = [f"{entry['key']}: {entry['error']}" for entry in ended]
+    return toast_context(f"Generation failed for {len(ended)} stories:", "error", details=details, key="jobs-failed")
+
+
+def render_jobs_toast(ended: list[dict]) -> str:
+    return render_toast(jobs_toast_context(ended))
+
+
+def render_job_toast(job: GenerationJob) -> str:
+    """The toast announcing that `job` (ready or failed) ended on its own."""
+    return render_jobs_toast([ended_entry(job)])

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -38,7 +37,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
-from generation.badges import attach_counts, badge_event_name, latest_jobs_queryset, render_badge, render_toast
+from generation.badges import (
+    attach_counts,
+    badge_event_name,
+    ended_entry,
+    latest_jobs_queryset,
+    render_badge,
+    render_jobs_toast,
+)
 from generation.models import ACTIVE_STATUSES, GenerationJob, JobStatus
 from stories.models import UserStory
 
@@ -162,32 +168,43 @@ def initial_badges(story_ids: list[int]) -> list[tuple[int, str]]:
 
 
 class Subscription:
-    """One open stream's interest: its stories, and the updates not yet sent (only the latest per story)."""
+    """One open stream's interest: its stories, and the updates not yet sent (only the latest per story).
 
-    MAX_TOASTS = 20
+    Toasts coalesce per stream: the jobs of this page that ended while it was open and still wait on the lead
+    (ready, or failed) are remembered, and each announcement re-renders ONE toast for all of them ("3 stories
+    ready to review · Review"), which replaces the previous one in the page (same `data-toast-key`).
+    """
 
     def __init__(self, story_ids: Iterable[int]) -> None:
         self.story_ids = frozenset(story_ids)
         self.loop = asyncio.get_running_loop()
         self._badges: dict[int, str] = {}
-        self._toasts: deque[str] = deque(maxlen=self.MAX_TOASTS)
+        self._ended: dict[int, dict] = {}  # story id -> ended_entry of its latest job, oldest first
+        self._announce: set[str] = set()  # states ("ready", "failed") whose toast is due
         self._wakeup = asyncio.Event()
 
-    def offer(self, story_id: int, html: str, toast: str | None) -> None:
+    def offer(self, story_id: int, html: str, ended: dict | None, announce: bool = False) -> None:
         # A newer badge replaces an unsent older one: the queue is bounded by the number of rows on the page.
         self._badges.pop(story_id, None)
         self._badges[story_id] = html
-        if toast:
-            self._toasts.append(toast)
+        if ended is None:
+            self._ended.pop(story_id, None)  # saved, discarded or re-queued: no longer waiting
+        elif announce:
+            self._ended.pop(story_id, None)
+            self._ended[story_id] = ended
+            self._announce.add(ended["state"])
         self._wakeup.set()
 
     async def next_events(self) -> list[ServerSentEvent]:
         await self._wakeup.wait()
         self._wakeup.clear()
         events = [ServerSentEvent(data=html, event=badge_event_name(pk)) for pk, html in self._badges.items()]
-        events += [ServerSentEvent(data=toast, event=TOAST_EVENT) for toast in self._toasts]
+        for state in sorted(self._announce):
+            ended = [entry for entry in self._ended.values() if entry["state"] == state]
+            if ended:
+                events.append(ServerSentEvent(data=render_jobs_toast(ended), event=TOAST_EVENT))
         self._badges.clear()
-        self._toasts.clear()
+        self._announce.clear()
         return events
 
 
@@ -222,6 +239,7 @@ class Watcher:
     def _reset_state(self) -> None:
         self._high_water = None
         self._started = False
+        self._start_mark = None  # the high-water mark at start: jobs that ended before it are not announced
         self._seen: dict[int, tuple] = {}  # story id -> (latest job id, story version, status)
 
     def stats(self) -> dict:
@@ -293,18 +311,18 @@ class Watcher:
                 self._task = None
             self._executor.submit(self._close)
 
-    def _fan_out(self, updates: list[tuple[int, str, str | None]]) -> None:
-        for story_id, html, toast in updates:
+    def _fan_out(self, updates: list[tuple[int, str, dict | None, bool]]) -> None:
+        for story_id, html, ended, announce in updates:
             for subscription in self._subscriptions:
                 if story_id in subscription.story_ids:
-                    subscription.offer(story_id, html, toast)
+                    subscription.offer(story_id, html, ended, announce)
                     self.events_queued += 1
 
     def _close(self) -> None:
         self._reset_state()
         connection.close()
 
-    def _tick(self) -> list[tuple[int, str, str | None]]:
+    def _tick(self) -> list[tuple[int, str, dict | None, bool]]:
         self.ticks += 1
         try:
             with connection.execute_wrapper(self._queries):
@@ -313,6 +331,7 @@ class Watcher:
                     # before it: harmless (swaps are idempotent), and nothing written while the first stream
                     # was connecting is lost.
                     self._high_water = GenerationJob.objects.aggregate(m=Max("updated_at"))["m"]
+                    self._start_mark = self._high_water
                     self._started = True
                 return self._read_changes()
         except DatabaseError:
@@ -320,7 +339,7 @@ class Watcher:
             connection.close()  # a broken connection is reopened by the next query
             return []
 
-    def _read_changes(self) -> list[tuple[int, str, str | None]]:
+    def _read_changes(self) -> list[tuple[int, str, dict | None, bool]]:
         since = self._high_water - self.overlap if self._high_water is not None else None
         changed = GenerationJob.objects.all() if since is None else GenerationJob.objects.filter(updated_at__gt=since)
         # The story's version is its newest job write; the badge shows the story's latest job, which need not
@@ -340,26 +359,32 @@ class Watcher:
                 continue  # re-read from the overlap window, already sent
             self._seen[job.story_id] = (job.pk, job.story_version, job.status)
             self.badges_rendered += 1
-            updates.append((job.story_id, render_badge(job.story, job), self._toast(job, previous, since)))
+            updates.append(
+                (job.story_id, render_badge(job.story, job), ended_entry(job), self._announce(job, previous, since))
+            )
         # Forget stories older than the window: they cannot be re-read, and a new write gives a new version.
         horizon = self._high_water - self.overlap if self._high_water is not None else None
         if horizon is not None and len(self._seen) > 1000:
             self._seen = {k: v for k, v in self._seen.items() if v[1] > horizon}
         return updates
 
-    @staticmethod
-    def _toast(job: GenerationJob, previous: tuple | None, since) -> str | None:
+    def _announce(self, job: GenerationJob, previous: tuple | None, since) -> bool:
+        """Whether `job` just ended (ready or failed) and deserves a toast: once, never again on a later tick,
+        a restart of the watcher or another page load."""
         if job.status not in TOAST_STATUSES:
-            return None
+            return False
         previous_status = previous[2] if previous is not None and previous[0] == job.pk else None
         if previous_status == job.status:
-            return None
+            return False
         if previous_status is None:
-            # Not seen before: only announce it if it ended just now, not a job that ended long ago.
+            # Not seen before: only announce it if it ended just now, not a job that ended long ago (nor one
+            # that ended before this watcher started, re-read from the overlap window).
             ended = job.finished_at or job.updated_at
             if since is not None and ended <= since:
-                return None
-        return render_toast(job)
+                return False
+            if self._start_mark is not None and ended <= self._start_mark:
+                return False
+        return True
 
 
 watcher = Watcher(interval=getattr(settings, "QAFORGE_SSE_POLL_SECONDS", 0.25))

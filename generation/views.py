@@ -74,25 +74,29 @@ def queue(request: HttpRequest) -> HttpResponse:
         except jobs.QueueError as error:
             refused.append((key, str(error)))
 
+    message, level, details = _queue_summary(queued, refused)
     if request.htmx:
         # The new badges go out-of-band (the SSE stream would bring them a moment later anyway).
         response = HttpResponse("".join(render_badge(job.story, job, oob=True) for job in queued))
-        if queued:
-            toast_trigger(response, _queued_message(queued), "info")
-        for key, reason in refused:
-            toast_trigger(response, f"{key}: {reason}" if key else reason, "error")
-        return response
-    if queued:
-        messages.info(request, _queued_message(queued))
-    for key, reason in refused:
-        messages.error(request, f"{key}: {reason}" if key else reason)
+        return toast_trigger(response, message, level, details=details, key="queued")
+    messages.add_message(request, getattr(messages, level.upper()), " ".join([message, "; ".join(details)]).strip())
     return redirect(_next_url(request))
 
 
-def _queued_message(queued: list[GenerationJob]) -> str:
+def _queue_summary(queued: list[GenerationJob], refused: list[tuple[str, str]]) -> tuple[str, str, list[str]]:
+    """One toast for a bulk action: what was queued, and every story that was not with its reason."""
+    details = [f"{key}: {reason}" if key else reason for key, reason in refused]
     if len(queued) == 1:
-        return f"Generating tests for {queued[0].story.key}…"
-    return f"Generating tests for {len(queued)} stories: {', '.join(j.story.key for j in queued)}…"
+        started = f"Generating tests for {queued[0].story.key}"
+    else:
+        started = f"Generating tests for {len(queued)} stories"
+    if not refused:
+        return started, "info", []
+    if queued:
+        return f"{started} · {len(refused)} could not be queued:", "warning", details
+    if len(details) == 1:
+        return details[0], "error", []
+    return f"{len(details)} stories could not be queued:", "error", details
 
 
 def _review_context(job: GenerationJob, errors: dict | None = None, posted: dict | None = None) -> dict:

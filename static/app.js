@@ -3,39 +3,49 @@
 (function () {
   "use strict";
 
-  const TOAST_MS = 8000;
+  // Toasts. Every toast is server-rendered by one partial (templates/toast.html): Django messages come with the
+  // page, HX-Trigger "toast" events carry its HTML, the live stream appends it to #toasts. Here they are only
+  // adopted: a toast with a data-toast-key replaces the one showing under that key (coalescing), a job that
+  // ended retires the "Generating…" toast, at most MAX_TOASTS stay (a corner, never the table), and all but
+  // errors dismiss themselves (a hovered or focused toast waits).
+  const TOAST_MS = { success: 5000, info: 5000, warning: 9000 };
+  const MAX_TOASTS = 3;
 
   function dismissLater(toast) {
-    // Errors stay until dismissed; other toasts fade on their own.
-    if (!toast.classList.contains("toast-error")) {
-      setTimeout(() => toast.remove(), TOAST_MS);
-    }
+    const ms = TOAST_MS[toast.className.match(/toast-(\w+)/)?.[1] || "info"];
+    if (!ms) return; // errors stay until closed
+    const tick = () => {
+      if (!toast.isConnected) return;
+      if (toast.matches(":hover, :focus-within")) setTimeout(tick, 1000);
+      else toast.remove();
+    };
+    setTimeout(tick, ms);
   }
 
-  // showToast({level, message, link}) — also the handler of the HX-Trigger "toast" event.
+  function adoptToast(toast) {
+    if (toast.dataset.toastAdopted) return;
+    toast.dataset.toastAdopted = "1";
+    const region = toast.parentElement;
+    const key = toast.dataset.toastKey;
+    if (key && key.startsWith("jobs-")) region.querySelectorAll('[data-toast-key="queued"]').forEach((t) => t.remove());
+    if (key) {
+      region.querySelectorAll(`[data-toast-key="${key}"]`).forEach((t) => t !== toast && t.remove());
+    }
+    const toasts = region.querySelectorAll(".toast");
+    for (let i = 0; i < toasts.length - MAX_TOASTS; i++) toasts[i].remove();
+    dismissLater(toast);
+  }
+
+  // The handler of the HX-Trigger "toast" event: {html, level, message}.
   function showToast(detail) {
     const region = document.getElementById("toasts");
-    if (!region || !detail || !detail.message) return;
-    const toast = document.createElement("div");
-    toast.className = "toast toast-" + (detail.level || "info");
-    toast.setAttribute("role", detail.level === "error" ? "alert" : "status");
-    const text = document.createElement("span");
-    text.textContent = detail.message;
-    toast.appendChild(text);
-    if (detail.link) {
-      const a = document.createElement("a");
-      a.href = detail.link;
-      a.textContent = "Open";
-      toast.append(" ", a);
-    }
-    const close = document.createElement("button");
-    close.type = "button";
-    close.className = "toast-close";
-    close.setAttribute("aria-label", "Dismiss");
-    close.textContent = "×";
-    toast.appendChild(close);
+    if (!region || !detail || !detail.html) return;
+    const holder = document.createElement("template");
+    holder.innerHTML = detail.html.trim();
+    const toast = holder.content.firstElementChild;
     region.appendChild(toast);
-    dismissLater(toast);
+    if (window.htmx) htmx.process(toast); // its "Review" link opens a dialog
+    adoptToast(toast);
   }
   window.qaforge = { showToast: showToast };
 
@@ -76,8 +86,8 @@
     if (!(elt instanceof Element)) return;
     if (elt.matches("dialog.modal")) setUpModal(elt);
     elt.querySelectorAll("dialog.modal").forEach(setUpModal);
-    // Toasts pushed by the live stream (job-finished) fade like the others.
-    if (elt.matches(".toast")) dismissLater(elt);
+    // Toasts pushed by the live stream (job-finished) coalesce and fade like the others.
+    if (elt.matches("#toasts .toast")) adoptToast(elt);
   });
 
   // HX-Trigger(-After-Swap): "close-dialog" closes the dialog the request came from.
@@ -135,6 +145,6 @@
   }
 
   document.addEventListener("DOMContentLoaded", () => {
-    document.querySelectorAll("#toasts .toast").forEach(dismissLater);
+    document.querySelectorAll("#toasts .toast").forEach(adoptToast);
   });
 })();

@@ -3,7 +3,14 @@
 import pytest
 from django.template import Context, Template
 
-from generation.badges import attach_badges, badge_context, render_badge, render_toast
+from generation.badges import (
+    attach_badges,
+    badge_context,
+    ended_entry,
+    render_badge,
+    render_job_toast,
+    render_jobs_toast,
+)
 from generation.models import GenerationJob, JobStatus
 from stories.models import UserStory
 from tests import factories
@@ -177,16 +184,25 @@ def test_unannotated_story_counts_with_a_query(story, django_assert_num_queries)
 
 def test_ready_toast_links_to_the_review(story):
     job = make_job(story, status=JobStatus.READY)
-    html = render_toast(job)
-    assert 'class="toast toast-success"' in html
-    assert "Tests for SHOP-12 ready — " in html
+    html = render_job_toast(job)
+    assert html.startswith('<div class="toast toast-success" role="status" data-toast-key="jobs-ready">')
+    assert "SHOP-12 ready to review" in html
     assert f'href="/generation/jobs/{job.pk}/review"' in html
     assert ">Review</a>" in html
 
 
+def test_ready_toasts_coalesce_into_one_that_opens_the_first(story):
+    first = make_job(story, status=JobStatus.READY)
+    second = make_job(factories.make_story(project=story.project, key="SHOP-13"), status=JobStatus.READY)
+    html = render_jobs_toast([ended_entry(first), ended_entry(second)])
+    assert html.count('class="toast ') == 1
+    assert "2 stories ready to review" in html
+    assert f'href="/generation/jobs/{first.pk}/review"' in html
+
+
 def test_failed_toast_gives_the_reason_escaped(story):
     job = make_job(story, status=JobStatus.FAILED, error="<i>quota</i> exceeded")
-    html = render_toast(job)
-    assert 'class="toast toast-error"' in html
+    html = render_job_toast(job)
+    assert 'class="toast toast-error" role="alert"' in html
     assert "Generation for SHOP-12 failed: &lt;i&gt;quota&lt;/i&gt; exceeded" in html
     assert "Review" not in html

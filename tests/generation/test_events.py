@@ -44,6 +44,13 @@ def in_thread(func, *args, **kwargs):
     return asyncio.to_thread(run)
 
 
+async def ticked(baseline: int):
+    """Wait until the watcher has read the database since `baseline` (its tick count before): what ends after
+    that is news to it."""
+    while events.watcher.ticks <= baseline:
+        await asyncio.sleep(0.05)
+
+
 def write_progress(job, **fields):
     fields = {"status": JobStatus.RUNNING, "progress": 40, "phase": "Batch 2 of 3", **fields}
     GenerationJob.objects.filter(pk=job.pk).update(updated_at=timezone.now(), **fields)
@@ -287,6 +294,49 @@ def test_failed_job_pushes_badge_and_toast_with_reason(lead_session, story):
         _, toast = await stream.event_containing("failed:")
         assert toast == ("job-finished", toast[1])
         assert "Generation for SHOP-12 failed: Quota &lt;exceeded&gt;" in toast[1]
+        await stream.close()
+
+    asyncio.run(scenario())
+
+
+@committed
+def test_jobs_ending_one_after_another_coalesce_into_one_ready_toast(lead_session, story):
+    other = factories.make_story(project=story.project, key="SHOP-13")
+    first = GenerationJob.objects.create(story=story, status=JobStatus.RUNNING, progress=50)
+    second = GenerationJob.objects.create(story=other, status=JobStatus.RUNNING, progress=50)
+
+    async def scenario():
+        baseline = events.watcher.ticks
+        stream = await Stream(f"/events/stories?ids={story.pk},{other.pk}", lead_session).open()
+        await ticked(baseline)
+        await in_thread(write_progress, first, status=JobStatus.READY, progress=100, finished_at=timezone.now())
+        _, toast = await stream.event_containing("SHOP-12 ready to review")
+        assert toast[0] == "job-finished" and 'data-toast-key="jobs-ready"' in toast[1]
+        await in_thread(write_progress, second, status=JobStatus.READY, progress=100, finished_at=timezone.now())
+        _, toast = await stream.event_containing("2 stories ready to review")
+        # the same key: the page replaces the first toast with this one; Review opens the first that ended
+        assert 'data-toast-key="jobs-ready"' in toast[1]
+        assert f"/generation/jobs/{first.pk}/review" in toast[1]
+        await stream.close()
+
+    asyncio.run(scenario())
+
+
+@committed
+def test_a_job_that_ended_before_the_page_opened_is_not_announced_again(lead_session, story):
+    GenerationJob.objects.create(story=story, status=JobStatus.READY, progress=100, finished_at=timezone.now())
+    sentinel = GenerationJob.objects.create(
+        story=factories.make_story(project=story.project, key="SHOP-13"), status=JobStatus.RUNNING, progress=10
+    )
+
+    async def scenario():
+        # A fresh watcher (as after a quiet spell, or on a new page load) re-reads the last seconds of changes.
+        baseline = events.watcher.ticks
+        stream = await Stream(f"/events/stories?ids={story.pk},{sentinel.story_id}", lead_session).open()
+        await ticked(baseline)
+        await in_thread(write_progress, sentinel, progress=60)
+        before, _ = await stream.event_containing("Generating 60%")
+        assert [name for name, _ in before if name == "job-finished"] == []
         await stream.close()
 
     asyncio.run(scenario())

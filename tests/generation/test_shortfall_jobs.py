@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 
 from generation import jobs
-from generation.badges import render_badge, render_toast
+from generation.badges import render_badge, render_job_toast
 from generation.models import GenerationJob
 from tests.services import ROOT, django_env
 
@@ -42,9 +42,10 @@ def test_the_badge_says_how_many_came_back(short_job):
 
 
 def test_the_toast_is_a_warning_naming_the_shortfall(short_job):
-    html = render_toast(short_job)
+    html = render_job_toast(short_job)
     assert "toast-warning" in html
-    assert f"Tests for {short_job.story.key} ready · 4 of 5: {SHORT}" in html
+    assert f"{short_job.story.key} ready to review · 4 of 5" in html
+    assert f"<li>{SHORT}</li>" in html
 
 
 def test_the_review_header_shows_the_warning(short_job, client_logged_in):

@@ -15,10 +15,12 @@ STEPS = "Given a shopper with an empty cart\nWhen they add a book\nThen the cart
 
 
 def toasts(response) -> list[dict]:
-    """The toasts an HTMX response raises through HX-Trigger."""
+    """The toasts an HTMX response raises through HX-Trigger (level, message and any details; the HTML that
+    carries them is checked once, in test_queue_with_htmx_answers_badges_out_of_band_and_a_toast)."""
     triggers = json.loads(response.headers.get("HX-Trigger", "{}"))
     toast = triggers.get("toast")
-    return [toast] if isinstance(toast, dict) else list(toast or [])
+    toast = [toast] if isinstance(toast, dict) else list(toast or [])
+    return [{k: v for k, v in t.items() if k != "html"} for t in toast]
 
 
 def ready_job(story, suggestions: int = 3, **fields) -> GenerationJob:
@@ -115,7 +117,28 @@ def test_queue_with_htmx_answers_badges_out_of_band_and_a_toast(
     for pk in (story.pk, other.pk):
         assert f'id="story-{pk}-badge" class="badge badge-queued"' in html
     assert html.count('hx-swap-oob="outerHTML"') == 2
-    assert toasts(response) == [{"level": "info", "message": "Generating tests for 2 stories: SHOP-12, SHOP-13…"}]
+    assert toasts(response) == [{"level": "info", "message": "Generating tests for 2 stories"}]
+    toast_html = json.loads(response.headers["HX-Trigger"])["toast"]["html"]  # the one toast partial
+    assert toast_html.startswith('<div class="toast toast-info" role="status" data-toast-key="queued">')
+    assert "Generating tests for 2 stories" in toast_html and "<html" not in toast_html
+
+
+def test_bulk_queue_with_refusals_is_one_summary_toast_listing_every_refusal(
+    client_logged_in, story, django_capture_on_commit_callbacks
+):
+    other = factories.make_story(project=story.project, key="SHOP-13")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_logged_in.post(
+            reverse("generation:queue"),
+            {"stories": [story.key, "NOPE-1", other.key, "NOPE-2"], "test_types": ["UI"]},
+            headers=HTMX,
+        )
+    [toast] = toasts(response)
+    assert toast["level"] == "warning"
+    assert toast["message"] == "Generating tests for 2 stories · 2 could not be queued:"
+    assert [line.split(":")[0] for line in toast["details"]] == ["NOPE-1", "NOPE-2"]
+    html = json.loads(response.headers["HX-Trigger"])["toast"]["html"]
+    assert html.count("<li>") == 2
 
 
 def test_queue_one_story_names_it_in_the_toast(client_logged_in, story, django_capture_on_commit_callbacks):
@@ -123,7 +146,7 @@ def test_queue_one_story_names_it_in_the_toast(client_logged_in, story, django_c
         response = client_logged_in.post(
             reverse("generation:queue"), {"stories": story.key, "test_types": ["FUNCTIONAL", "UI"]}, headers=HTMX
         )
-    assert toasts(response)[0]["message"] == "Generating tests for SHOP-12…"
+    assert toasts(response)[0]["message"] == "Generating tests for SHOP-12"
     job = GenerationJob.objects.get()
     assert (job.test_cases, job.scenarios_per_test) == (5, 3)
 
@@ -139,7 +162,7 @@ def test_queue_without_javascript_redirects_back_with_a_message(
         )
     assert response.redirect_chain == [("/stories/?q=cart", 302)]
     html = response.content.decode()
-    assert "Generating tests for SHOP-12…" in html
+    assert "Generating tests for SHOP-12" in html
     assert f'id="story-{story.pk}-badge" class="badge badge-queued"' in html  # the page shows the new badge
     assert GenerationJob.objects.get().status == JobStatus.QUEUED
 
