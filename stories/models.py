@@ -123,6 +123,12 @@ class UserStory(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.TODO)
     labels = models.JSONField(default=list, blank=True)
     external_url = models.URLField(blank=True, max_length=500)
+    issue_type = models.CharField(
+        "type", max_length=50, blank=True, help_text="The tracker's type (Story, Bug, Epic…), kept on import."
+    )
+    tracker_status = models.CharField(
+        max_length=100, blank=True, help_text="The tracker's workflow status when it is not one of QAForge's."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

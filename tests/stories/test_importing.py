@@ -18,8 +18,15 @@ SAMPLES = Path(__file__).resolve().parents[2] / "docs" / "samples"
 
 
 def run(path, *args) -> tuple[str, str]:
+    """The command's summary line (its last) and what it wrote to stderr."""
+    out, err = report(path, *args)
+    return out.splitlines()[-1], err
+
+
+def report(path, *args) -> tuple[str, str]:
+    """Everything the command printed: the format, types, warnings and the summary."""
     out, err = io.StringIO(), io.StringIO()
-    call_command("import_stories", str(path), *args, stdout=out, stderr=err)
+    call_command("import_stories", str(path), *args, stdout=out, stderr=err, no_color=True)
     return out.getvalue().strip(), err.getvalue()
 
 
@@ -187,40 +194,64 @@ def test_dry_run_reports_updates_against_the_database(db, tmp_path):
 # --- All or nothing, and the error messages -----------------------------------------------------------------------
 
 
-def test_one_bad_priority_means_nothing_is_written(db, tmp_path):
-    path = write(tmp_path, "stories.csv", "key,title,Priority\nA-1,One,High\nA-2,Two,Urgent\nA-3,Three,Low\n")
-
-    message = fail(path)
-
-    assert (
-        f'{path}, line 3, column "Priority": "Urgent" is not a priority (use Highest, High, Medium, Low, Lowest)'
-        in message
+def test_other_priorities_and_statuses_are_mapped_with_warnings_not_refused(db, tmp_path):
+    path = write(
+        tmp_path,
+        "stories.csv",
+        "key,title,Priority,status\nA-1,One,High,Done\nA-2,Two,Urgent,Someday\nA-3,Three,P3,Blocked\nA-4,Four,Whenever,\n"
+        "A-5,Five,Urgent,Someday\n",
     )
-    assert "nothing imported (1 problem)" in message
-    assert not UserStory.objects.exists()
+
+    out, _ = report(path)
+
+    assert out.splitlines() == [
+        "QAForge CSV: 5 rows",
+        'warning: status "Someday" is not one QAForge knows: kept as the tracker\'s status, story status left as it '
+        "was — 2 rows, first on line 3",
+        'warning: priority "Urgent" read as Highest — 2 rows, first on line 3',
+        'warning: status "Blocked" read as In progress — 1 row, first on line 4',
+        'warning: priority "P3" read as Low — 1 row, first on line 4',
+        'warning: priority "Whenever" is not one QAForge knows: left as it was (Medium for a new story) — 1 row, '
+        "first on line 5",
+        "created 5, updated 0, unchanged 0",
+    ]
+    stories = {s.key: s for s in UserStory.objects.all()}
+    assert (stories["A-2"].priority, stories["A-2"].status, stories["A-2"].tracker_status) == (
+        "highest",
+        "todo",
+        "Someday",
+    )
+    assert (stories["A-3"].priority, stories["A-3"].status, stories["A-3"].tracker_status) == (
+        "low",
+        "in_progress",
+        "Blocked",
+    )
+    assert (stories["A-1"].status, stories["A-1"].tracker_status) == ("done", "")
+    assert stories["A-4"].priority == "medium"
 
 
 def test_bad_row_does_not_touch_existing_stories(db, tmp_path):
     factories.make_story(key="A-1", title="Before")
-    path = write(tmp_path, "stories.csv", "key,title,status\nA-1,After,Done\nA-2,Two,Someday\n")
+    path = write(tmp_path, "stories.csv", "key,title,status\nA-1,After,Done\nA 2,Two,Someday\n")
 
     message = fail(path)
 
-    assert '"Someday" is not a status (use Backlog, To do, In progress, In review, Done)' in message
+    assert 'line 3, column "key": Use letters, digits' in message
+    assert "nothing imported (1 problem)" in message
     assert UserStory.objects.get(key="A-1").title == "Before"
-    assert not UserStory.objects.filter(key="A-2").exists()
+    assert not UserStory.objects.filter(title="Two").exists()
 
 
 def test_many_errors_are_reported_at_once_with_a_cap(db, tmp_path):
-    rows = "".join(f"A-{i},Story {i},Urgent\n" for i in range(60))
-    path = write(tmp_path, "stories.csv", "key,title,priority\n" + rows)
+    rows = "".join(f"A-{i},Story {i},{'x' * 301}\n" for i in range(60))
+    path = write(tmp_path, "stories.csv", "key,title,url\n" + rows)
 
     with pytest.raises(ImportFailed) as info:
         import_stories(path)
 
     assert info.value.total == 60
     assert len(info.value.errors) == importing.MAX_ERRORS_SHOWN == 50
-    assert info.value.errors[0].startswith(f'{path}, line 2, column "priority"')
+    assert info.value.errors[0].startswith(f'{path}, line 2, column "url"')
     assert info.value.errors[49].startswith(f"{path}, line 51,")
     assert info.value.message.endswith("… and 10 more")
 
@@ -364,7 +395,7 @@ def test_json_item_problems_name_item_line_and_field(db, tmp_path):
         {"key": 12, "title": "Number key"},
         {"title": "No key"},
         {"key": "A-5", "title": "Bad list", "acceptance_criteria": ["ok", 3]},
-        {"key": "A-6", "title": "Bad priority", "priority": "Urgent"},
+        {"key": "A-6", "title": "Bad labels", "labels": {"a": 1}},
     ]
     path = write(tmp_path, "s.json", json.dumps({"stories": items}, indent=2))
 
@@ -374,7 +405,7 @@ def test_json_item_problems_name_item_line_and_field(db, tmp_path):
     assert f'{path}, item 3 (line 8), field "key": must be text, got a number (put it in quotes)' in message
     assert f'{path}, item 4 (line 12), field "key": is missing' in message
     assert f'{path}, item 5 (line 15), field "acceptance_criteria": every item must be text, found a number' in message
-    assert f'{path}, item 6 (line 23), field "priority": "Urgent" is not a priority' in message
+    assert f'{path}, item 6 (line 23), field "labels": must be a list of texts or one text, got an object' in message
     assert not UserStory.objects.exists()
 
 
@@ -394,7 +425,7 @@ def test_unknown_format_and_missing_path(db, tmp_path):
     assert 'column "project": project "NEW" cannot be created: Ensure this value has at most 200' in fail(long_name)
 
     good = write(tmp_path, "good.csv", "key,title\nA-1,One\n")
-    assert 'unknown format "xml" (use auto, csv, json)' in fail(good, "--format", "xml")
+    assert 'unknown format "xml" (use auto, jira, ado, github, csv, json)' in fail(good, "--format", "xml")
     assert f"{tmp_path / 'nope.csv'}: no such file" in fail(tmp_path / "nope.csv")
     assert f"{tmp_path} is a directory" in fail(tmp_path)
 

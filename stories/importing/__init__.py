@@ -1,0 +1,531 @@
+"""Import user stories from tracker exports — Jira CSV, Azure DevOps CSV, GitHub issues JSON — or QAForge's own CSV
+and JSON, upserting by key.
+
+The format is recognised from the header row or the JSON's shape (`formats.py`); the file is read as text with line
+numbers, stray quotes and oversized fields caught (`reading.py`); tracker markup becomes clean text and criteria
+(`text.py`); statuses, priorities and types are mapped with warnings instead of aborts (`formats.py`).
+
+All or nothing: the file is read twice. The first pass converts and checks every row (model `full_clean`,
+duplicate keys, project keys) and collects errors and warnings; only when there are no errors does the second pass
+write, in one transaction, in chunks (a re-import that changes nothing skips it). CSV rows stream from the file both
+times, so memory stays flat however long the file is (only the set of keys seen is kept); a JSON file is parsed
+whole, as json needs. Existing stories are looked up a chunk at a time.
+
+`import_stories()` is the entry point; the `import_stories` management command and the import page's job call it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+
+from stories.importing import text as markup_text
+from stories.importing.formats import FORMAT_CHOICES, Format, map_priority, map_status
+from stories.importing.reading import ImportFailed, RawRow, json_type, read_rows
+from stories.importing.text import split_criteria
+from stories.keys import normalise_key
+from stories.models import Project, UserStory, project_key_validator
+
+__all__ = ["FORMATS", "ImportFailed", "ImportSummary", "import_stories", "split_criteria"]
+
+FORMATS = FORMAT_CHOICES
+CHUNK_ROWS = 1000  # rows per existing-key lookup and per bulk write
+PROGRESS_EVERY = 5000  # rows between progress messages (so small files print none)
+MAX_ERRORS_SHOWN = 50
+MAX_WARNINGS_SHOWN = 50
+# The story fields an import can set, compared to decide between "updated" and "unchanged".
+STORY_FIELDS = (
+    "title",
+    "description",
+    "acceptance_criteria",
+    "priority",
+    "status",
+    "labels",
+    "external_url",
+    "issue_type",
+    "tracker_status",
+)
+
+
+@dataclass
+class ImportSummary:
+    format: str = ""  # the recognised format's label, e.g. "Jira CSV export"
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    projects_created: list[str] = field(default_factory=list)
+    types: Counter = field(default_factory=Counter)  # tracker type -> rows ("" when the file has none)
+    skipped: Counter = field(default_factory=Counter)  # type -> rows left out by `types`
+    warnings: dict[str, list] = field(default_factory=dict)  # message -> [rows, first location]
+    dry_run: bool = False
+
+    def __str__(self) -> str:
+        text = f"created {self.created}, updated {self.updated}, unchanged {self.unchanged}"
+        if self.skipped:
+            text += f", skipped {sum(self.skipped.values())} ({_counts(self.skipped)})"
+        if self.projects_created:
+            verb = "would create" if self.dry_run else "created"
+            text += (
+                f"; {verb} project{'s' if len(self.projects_created) > 1 else ''} {', '.join(self.projects_created)}"
+            )
+        if self.dry_run:
+            text += " (dry run, nothing written)"
+        return text
+
+    def warn(self, message: str, where: str) -> None:
+        if message in self.warnings:
+            self.warnings[message][0] += 1
+        elif len(self.warnings) < MAX_WARNINGS_SHOWN:
+            self.warnings[message] = [1, where]
+
+    def warning_lines(self) -> list[str]:
+        """Each distinct warning once, with how many rows it concerns and where it first occurs."""
+        return [
+            f"{message} — {n} row{'s' if n != 1 else ''}, first on {where}"
+            for message, (n, where) in self.warnings.items()
+        ]
+
+    def types_line(self) -> str:
+        return _counts(self.types) if any(self.types) else ""
+
+
+def _counts(counter: Counter) -> str:
+    return ", ".join(f"{name or '(no type)'} {n:,}" for name, n in counter.most_common())
+
+
+# --- Converting one row ---------------------------------------------------------------------------------------------
+
+
+class _RowProblem(Exception):
+    def __init__(self, field_name: str | None, problem: str):
+        self.field_name, self.problem = field_name, problem
+
+
+def _text(row: RawRow, field_name: str, *, multiline: bool = True) -> str:
+    value = row.values.get(field_name)
+    if value is None:
+        return ""
+    if isinstance(value, int) and not isinstance(value, bool) and field_name == "key":
+        raise _RowProblem(field_name, f"must be text, got {json_type(value)} (put it in quotes)")
+    if not isinstance(value, str):
+        hint = " (put it in quotes)" if isinstance(value, int | float) and not isinstance(value, bool) else ""
+        raise _RowProblem(field_name, f"must be text, got {json_type(value)}{hint}")
+    value = value.replace("\r\n", "\n").replace("\r", "\n").strip()
+    return value if multiline else " ".join(value.split())
+
+
+def _text_list(row: RawRow, field_name: str, split: Callable[[str], list[str]]) -> list[str]:
+    value = row.values.get(field_name)
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return split(value)
+    if isinstance(value, list):
+        result = []
+        for item in value:
+            if not isinstance(item, str):
+                raise _RowProblem(field_name, f"every item must be text, found {json_type(item)}")
+            # A list from the CSV (Jira's repeated Labels columns) may still hold several labels in one cell.
+            result.extend(split(item) if field_name == "labels" else [item.replace("\r\n", "\n").strip()])
+        return [item for item in result if item]
+    raise _RowProblem(field_name, f"must be a list of texts or one text, got {json_type(value)}")
+
+
+def _label_splitter(fmt: Format) -> Callable[[str], list[str]]:
+    if fmt.name == "ado":
+        return lambda value: [t.strip() for t in value.split(";") if t.strip()]  # tags may hold spaces
+    if fmt.name == "github":
+        return lambda value: [value.strip()] if value.strip() else []  # label names may hold spaces
+    # Jira labels cannot contain spaces, so spaces separate labels as well as commas and semicolons.
+    return lambda value: [label for label in re.split(r"[\s,;]+", value) if label]
+
+
+class _Converter:
+    """Turns a RawRow of one format into model values, problems and warnings."""
+
+    def __init__(self, fmt: Format, project_key: str | None):
+        self.fmt = fmt
+        self.project_key = project_key
+        self.split_labels = _label_splitter(fmt)
+
+    def __call__(self, row: RawRow) -> tuple[dict[str, Any], list[tuple[str | None, str]], list[str]]:
+        values: dict[str, Any] = {}
+        problems: list[tuple[str | None, str]] = []
+        warnings: list[str] = []
+        provided = row.values
+
+        def attempt(field_name: str, convert: Callable[[], Any]) -> None:
+            try:
+                values[field_name] = convert()
+            except _RowProblem as problem:
+                problems.append((problem.field_name, problem.problem))
+
+        for field_name, empty in (
+            ("key", "is empty (every story needs a key, e.g. SHOP-12)"),
+            ("title", "is empty (every story needs a title)"),
+        ):
+            if field_name not in provided:
+                problems.append((field_name, "is missing"))
+                continue
+            attempt(field_name, lambda f=field_name: _text(row, f, multiline=False))
+            if values.get(field_name) == "":
+                problems.append((field_name, empty))
+        if values.get("key"):
+            attempt("key", lambda: self._key(values["key"]))
+        self._texts(row, values, warnings, attempt)
+        if "labels" in provided:
+            # dict.fromkeys: merged Jira columns may repeat a label
+            attempt("labels", lambda: list(dict.fromkeys(_text_list(row, "labels", self.split_labels))))
+        for name in ("external_url", "issue_type"):
+            if name in provided:
+                attempt(name, lambda n=name: _text(row, n, multiline=False))
+        if "status" in provided:
+            attempt("status", lambda: _text(row, "status", multiline=False))
+            raw = values.pop("status", "")
+            if raw:
+                category = _text(row, "status_category", multiline=False) if "status_category" in provided else ""
+                mapped = map_status(raw, category, self.fmt)
+                if mapped.value:
+                    values["status"] = mapped.value
+                values["tracker_status"] = raw if mapped.keep_raw else ""
+                if mapped.warning:
+                    warnings.append(mapped.warning)
+        if "priority" in provided:
+            attempt("priority", lambda: _text(row, "priority", multiline=False))
+            raw = values.pop("priority", "")
+            if raw:
+                mapped = map_priority(raw, self.fmt)
+                if mapped.value:
+                    values["priority"] = mapped.value
+                if mapped.warning:
+                    warnings.append(mapped.warning)
+        if "project" in provided:
+            attempt("project", lambda: normalise_key(_text(row, "project", multiline=False)))
+            if not values.get("project"):
+                values.pop("project", None)  # no project given: --project or the stored one applies
+            elif "project_name" in provided:
+                attempt("project_name", lambda: _text(row, "project_name", multiline=False))
+        return values, problems, warnings
+
+    def _key(self, raw: str) -> str:
+        if self.fmt.numeric_keys and raw.isdigit():
+            return f"{self.project_key}-{int(raw)}"
+        return normalise_key(raw)
+
+    def _texts(self, row: RawRow, values: dict, warnings: list[str], attempt) -> None:
+        """Description and acceptance criteria, markup converted; criteria found in the description (a GitHub
+        body's "Acceptance criteria" section) when the file has no criteria of their own."""
+        markup = self.fmt.markup
+        provided = row.values
+        criteria_given = "acceptance_criteria" in provided and bool(provided["acceptance_criteria"])
+        if "description" in provided:
+            raw = _safe(lambda: _text(row, "description"), attempt, "description")
+            if raw is not None:
+                parts = markup_text.blocks(raw, markup)
+                if markup and not criteria_given:
+                    parts, inside = markup_text.split_sections(parts)
+                    if inside:
+                        values["acceptance_criteria"] = markup_text.criteria(inside)
+                        warnings.append(f"acceptance criteria taken from the {row.columns.get('description')}")
+                values["description"] = markup_text.description(parts) if markup else raw
+                if markup and values["description"] != raw:
+                    warnings.append(f"{row.columns.get('description')}: {_MARKUP_NAMES[markup]} converted to text")
+        if criteria_given or ("acceptance_criteria" in provided and "acceptance_criteria" not in values):
+            value = provided.get("acceptance_criteria")
+            if isinstance(value, str) and markup:
+                raw = value.replace("\r\n", "\n").strip()
+                parts = markup_text.blocks(raw, markup)
+                values["acceptance_criteria"] = markup_text.criteria(parts)
+                if values["acceptance_criteria"] != split_criteria(raw):
+                    name = row.columns.get("acceptance_criteria")
+                    warnings.append(f"{name}: {_MARKUP_NAMES[markup]} converted to text")
+            else:
+                attempt("acceptance_criteria", lambda: _text_list(row, "acceptance_criteria", split_criteria))
+
+
+_MARKUP_NAMES = {"jira": "Jira wiki markup", "html": "HTML", "markdown": "Markdown"}
+
+
+def _safe(convert: Callable[[], Any], attempt, field_name: str):
+    holder: dict[str, Any] = {}
+    attempt(field_name, lambda: holder.setdefault("value", convert()))
+    return holder.get("value")
+
+
+# --- Importing ------------------------------------------------------------------------------------------------------
+
+
+class _Pass:
+    """One walk over the rows: validates them all; with write=True (in a transaction) also saves them."""
+
+    def __init__(
+        self,
+        *,
+        fmt: Format,
+        default_project: str | None,
+        types: set[str] | None,
+        write: bool,
+        progress: Callable[[str], None] | None,
+    ):
+        self.convert = _Converter(fmt, default_project)
+        self.types = types
+        self.default_project = default_project
+        self.write = write
+        self.progress = progress
+        self.summary = ImportSummary(format=fmt.label)
+        self.errors: list[str] = []
+        self.error_count = 0
+        self.seen: dict[str, str] = {}  # key -> where it was first seen
+        self.project_ids: dict[str, int | None] = {}  # None: valid key, project not yet created
+        self.project_problems: dict[str, str] = {}
+        self.rows = 0
+
+    def fail(self, message: str) -> None:
+        self.error_count += 1
+        if len(self.errors) < MAX_ERRORS_SHOWN:
+            self.errors.append(message)
+
+    def run(self, rows: Iterable[RawRow]) -> None:
+        if self.default_project:
+            self._resolve_projects({self.default_project: ""})
+        batch: list[tuple[RawRow, dict[str, Any]]] = []
+        for row in rows:
+            self.rows += 1
+            if self.progress and self.rows % PROGRESS_EVERY == 0:
+                self.progress(f"{'writing' if self.write else 'checking'}: {self.rows:,} rows")
+            if row.problems and not row.values:  # unreadable as a row (merged, too many cells): nothing to convert
+                for field_name, problem in row.problems:
+                    self.fail(row.error(field_name, problem))
+                continue
+            values, problems, warnings = self.convert(row)
+            problems = row.problems + problems
+            kind = values.get("issue_type", "")
+            self.summary.types[kind] += 1
+            if self.types is not None and kind.lower() not in self.types:
+                self.summary.skipped[kind] += 1
+                continue
+            for warning in warnings:
+                self.summary.warn(warning, row.short)
+            key = values.get("key")
+            if key:
+                if key in self.seen:
+                    problems.append(("key", f'"{key}" is also on {self.seen[key]} (a key may appear once per file)'))
+                else:
+                    self.seen[key] = row.short
+            if problems:
+                for field_name, problem in problems:
+                    self.fail(row.error(field_name, problem))
+                continue
+            batch.append((row, values))
+            if len(batch) >= CHUNK_ROWS:
+                self._apply(batch)
+                batch = []
+        if batch:
+            self._apply(batch)
+        self.summary.rows = self.rows
+
+    def _resolve_projects(self, wanted: dict[str, str]) -> None:
+        """Look up (and when writing, create) the projects named; remember bad keys to report on each row."""
+        missing = [key for key in wanted if key not in self.project_ids and key not in self.project_problems]
+        if not missing:
+            return
+        found = dict(Project.objects.filter(key__in=missing).values_list("key", "id"))
+        for key in missing:
+            if key in found:
+                self.project_ids[key] = found[key]
+                continue
+            project = Project(key=key, name=wanted[key] or key)
+            try:
+                project.full_clean(validate_unique=False)
+            except ValidationError as error:
+                problems = error.message_dict
+                if "key" in problems:
+                    self.project_problems[key] = f'"{key}" is not a valid project key: {" ".join(problems["key"])}'
+                else:
+                    details = " ".join(m for messages in problems.values() for m in messages)
+                    self.project_problems[key] = f'project "{key}" cannot be created: {details}'
+                continue
+            if self.write:
+                project.save()
+                self.project_ids[key] = project.pk
+            else:
+                self.project_ids[key] = None
+            self.summary.projects_created.append(key)
+
+    def _apply(self, batch: list[tuple[RawRow, dict[str, Any]]]) -> None:
+        wanted: dict[str, str] = {}
+        for _, values in batch:
+            if "project" in values and not wanted.get(values["project"]):
+                wanted[values["project"]] = values.get("project_name", "")
+        self._resolve_projects(wanted)
+        # Plain values, not model instances: most rows of a re-import are unchanged and need no instance at all.
+        stored_rows = UserStory.objects.filter(key__in=[values["key"] for _, values in batch]).values(
+            "id", "key", "project_id", *STORY_FIELDS
+        )
+        existing = {stored["key"]: stored for stored in stored_rows}
+        to_create: list[UserStory] = []
+        to_update: list[UserStory] = []
+        changed_fields: set[str] = set()
+        for row, values in batch:
+            project_key = values.get("project") or self.default_project
+            if project_key in self.project_problems:
+                self.fail(row.error("project" if "project" in values else None, self.project_problems[project_key]))
+                continue
+            stored = existing.get(values["key"])
+            project_id = self.project_ids[project_key] if project_key else None
+            # None for a project this import creates: it differs from whatever is stored.
+            project_changed = bool(project_key) and (
+                project_id is None or project_id != (stored or {}).get("project_id")
+            )
+            if stored is not None and not project_changed:
+                # The converted values are already normalised the way the model's clean() would leave them.
+                if all(values[name] == stored[name] for name in STORY_FIELDS if name in values):
+                    self.summary.unchanged += 1
+                    continue
+            if stored is None:
+                story = UserStory(key=values["key"])
+            else:
+                story = UserStory(key=values["key"], id=stored["id"], project_id=stored["project_id"])
+                for name in STORY_FIELDS:
+                    setattr(story, name, stored[name])
+            for name in STORY_FIELDS:
+                if name in values:
+                    setattr(story, name, values[name])
+            try:
+                story.full_clean(exclude=["project"], validate_unique=False, validate_constraints=False)
+            except ValidationError as error:
+                for name, messages in error.message_dict.items():
+                    self.fail(row.error(name if name in row.columns else None, " ".join(messages)))
+                continue
+            if project_key:
+                story.project_id = project_id
+            if stored is None:
+                self.summary.created += 1
+                to_create.append(story)
+                continue
+            changed = [name for name in STORY_FIELDS if getattr(story, name) != stored[name]]
+            if project_changed:
+                changed.append("project")
+            if changed:
+                self.summary.updated += 1
+                changed_fields.update(changed)
+                to_update.append(story)
+            else:
+                self.summary.unchanged += 1
+        if self.write and not self.error_count:
+            UserStory.objects.bulk_create(to_create, batch_size=500)
+            _update_rows(to_update, sorted(changed_fields))
+
+
+def _update_rows(stories: list[UserStory], field_names: list[str]) -> None:
+    """UPDATE the given fields (and updated_at) of these stories with one executemany.
+
+    Measured on SQLite with 5,000 stories: bulk_update() 2.0 s (it builds a CASE WHEN per field), one UPDATE per
+    row through the ORM 1.0 s, this 0.15 s. Values go through each field's get_db_prep_save, as the ORM's do.
+    """
+    if not stories:
+        return
+    now = timezone.now()
+    fields = [UserStory._meta.get_field(name) for name in [*field_names, "updated_at"]]
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
+    sql = f"UPDATE {quote(UserStory._meta.db_table)} SET {assignments} WHERE {quote('id')} = %s"
+    params = []
+    for story in stories:
+        story.updated_at = now
+        params.append([*(f.get_db_prep_save(getattr(story, f.attname), connection) for f in fields), story.pk])
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+
+
+def import_stories(
+    path_or_file: str | os.PathLike | IO,
+    *,
+    project_key: str | None = None,
+    fmt: str = "auto",
+    types: Iterable[str] | None = None,
+    dry_run: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> ImportSummary:
+    """Import the stories in a tracker export or a QAForge CSV/JSON file (a path, or an open binary file).
+
+    Upserts by story key; writes nothing unless every row is valid (raises ImportFailed listing the problems, each
+    naming the file, line and column). `project_key` is given to stories the file leaves without a project and put
+    in front of numeric ids (Azure DevOps, GitHub); unknown project keys are created. `types` keeps only rows of
+    those tracker types (case-insensitive). `progress` is called with a short message every PROGRESS_EVERY rows.
+    """
+    if fmt not in FORMATS:
+        raise ImportFailed([f'unknown format "{fmt}" (use {", ".join(FORMATS)})'])
+    if project_key is not None:
+        project_key = normalise_key(project_key)
+        try:
+            project_key_validator(project_key)
+        except ValidationError as error:
+            problem = f'--project "{project_key}" is not a valid project key: {" ".join(error.messages)}'
+            raise ImportFailed([problem]) from None
+    wanted_types = {t.strip().lower() for t in types if t.strip()} if types is not None else None
+    options = {"project_key": project_key, "fmt": fmt, "types": wanted_types, "dry_run": dry_run, "progress": progress}
+    if isinstance(path_or_file, str | os.PathLike):
+        path = Path(path_or_file)
+        name = str(path_or_file)
+        if not path.exists():
+            raise ImportFailed([f"{name}: no such file"])
+        if path.is_dir():
+            raise ImportFailed([f"{name} is a directory, not a file"])
+        with open(path, "rb") as stream:
+            return _import_stream(stream, name, **options)
+    name = Path(getattr(path_or_file, "name", None) or "upload").name
+    if path_or_file.seekable():
+        return _import_stream(path_or_file, name, **options)
+    # The file is read twice (check, then write), so a pipe is first copied to a temporary file.
+    with tempfile.TemporaryFile() as copy:
+        shutil.copyfileobj(path_or_file, copy)
+        copy.seek(0)
+        return _import_stream(copy, name, **options)
+
+
+def _import_stream(stream: IO, name: str, *, project_key, fmt, types, dry_run, progress) -> ImportSummary:
+    start = stream.tell()
+    fmt_used, rows = read_rows(stream, name, fmt)
+    if fmt_used.numeric_keys and not project_key:
+        raise ImportFailed(
+            [
+                f"{name}: a {fmt_used.label} numbers its items; choose the project they belong to "
+                f"(--project KEY: item 18540 becomes KEY-18540)"
+            ]
+        )
+    settings = {"fmt": fmt_used, "default_project": project_key, "types": types, "progress": progress}
+
+    check = _Pass(write=False, **settings)
+    try:
+        check.run(rows)
+    except ImportFailed as failure:  # unreadable file: report it after the row problems found before it
+        for error in failure.errors:
+            check.fail(error)
+    if check.error_count:
+        raise ImportFailed(check.errors, check.error_count)
+    if dry_run:
+        check.summary.dry_run = True
+        return check.summary
+    if not (check.summary.created or check.summary.updated or check.summary.projects_created):
+        return check.summary  # a re-import of an unchanged file: no second pass, no write lock
+
+    stream.seek(start)
+    with transaction.atomic():
+        write = _Pass(write=True, **settings)
+        write.run(read_rows(stream, name, fmt_used.name)[1])
+        if write.error_count:  # the database changed between the passes; the transaction rolls back
+            raise ImportFailed(write.errors, write.error_count)
+    return write.summary
