@@ -107,12 +107,15 @@ def queue_generation(
     test_cases: int = 5,
     scenarios_per_test: int = 3,
     test_types=("FUNCTIONAL", "UI"),
+    criteria=(),
+    extends: GenerationJob | None = None,
     enqueue: bool = True,
 ) -> tuple[GenerationJob, bool]:
     """Validate, create the job and enqueue it once the transaction commits; return (job, created) at once.
 
     A story that already has a queued or running job gets that job back (created=False). With enqueue=False the
-    caller runs the job itself (`generate_tests --inline`).
+    caller runs the job itself (`generate_tests --inline`). `criteria` (AC numbers) narrows the job to those
+    acceptance criteria; `extends` (a job ready to review) makes its suggestions join that job's review.
     """
     if isinstance(story, str):
         key = story
@@ -126,10 +129,16 @@ def queue_generation(
             test_cases=int(test_cases),
             scenarios_per_test=int(scenarios_per_test),
             test_types=tuple(test_types or ()),
+            criteria=tuple(sorted({int(n) for n in criteria or ()})),
         )
     except (TypeError, ValueError) as error:
         raise QueueError("Test cases and scenarios per test case must be whole numbers.") from error
     problems = request.problems()
+    unknown = sorted(set(request.criteria) - {n for n, _ in story.numbered_criteria})
+    if unknown:
+        problems.append(f"{story.key} has no acceptance criterion {', '.join(f'AC-{n}' for n in unknown)}.")
+    if extends is not None and (extends.story_id != story.pk or extends.status != JobStatus.READY):
+        problems.append("Only a job of this story that is ready to review can be extended.")
     if problems:
         raise QueueError(" ".join(problems))
 
@@ -146,6 +155,8 @@ def queue_generation(
                 test_cases=request.test_cases,
                 scenarios_per_test=request.scenarios_per_test,
                 test_types=list(request.test_types),
+                criteria=list(request.criteria),
+                extends=extends,
                 generator=generator["generator"],
                 model=generator["model"],
                 phase="Waiting for a worker",
@@ -311,6 +322,19 @@ def reap_stale_jobs() -> dict[str, int]:
 # --- Reviewing and saving ----------------------------------------------------------------------------------------
 
 
+def _was_edited(suggestion: SuggestedTestCase, title, test_type, priority, scenarios) -> bool:
+    def shape(items) -> list[tuple]:
+        return [
+            (item.name.strip(), gherkin.normalise_steps(item.steps), gherkin.clean_tags(item.tags)) for item in items
+        ]
+
+    original = [
+        gherkin.ScenarioText(s.get("name", ""), s.get("steps", ""), s.get("tags", [])) for s in suggestion.scenarios
+    ]
+    before = (suggestion.title.strip(), suggestion.test_type, suggestion.priority, shape(original))
+    return before != (title, test_type, priority, shape(scenarios))
+
+
 def save_suggestions(job: GenerationJob, edits: list[dict] | None = None, user=None) -> list[TestCase]:
     """Turn the reviewed suggestions into test cases of the story, in one transaction, and mark the job saved.
 
@@ -327,11 +351,12 @@ def save_suggestions(job: GenerationJob, edits: list[dict] | None = None, user=N
         if locked.status != JobStatus.READY:
             raise JobStateError(f"Only a job that is ready to review can be saved (this one is {locked.status}).")
         plans, errors = [], {}
-        for suggestion in locked.suggestions.all():
+        suggestions = list(locked.suggestions.all())
+        for suggestion in suggestions:
             edit = edits_by_id.get(suggestion.pk, {})
             if edit.get("delete"):
                 continue
-            scenarios = []
+            scenarios, cites = [], []
             for index, original in enumerate(edit["scenarios"] if "scenarios" in edit else suggestion.scenarios):
                 if original.get("delete"):
                     continue
@@ -340,6 +365,7 @@ def save_suggestions(job: GenerationJob, edits: list[dict] | None = None, user=N
                     gherkin.normalise_steps(original.get("steps", "")),
                     gherkin.clean_tags(original.get("tags", [])),
                 )
+                cites.append([int(n) for n in original.get("criteria") or [] if str(n).isdigit()])
                 problems = gherkin.scenario_problems(text)
                 if len(text.name) > SCENARIO_NAME_MAX:
                     problems.append(f"The scenario name is too long (at most {SCENARIO_NAME_MAX} characters).")
@@ -361,11 +387,15 @@ def save_suggestions(job: GenerationJob, edits: list[dict] | None = None, user=N
                 errors.setdefault(suggestion.pk, {})[-1] = [
                     "A test case needs at least one scenario: keep one, or delete the whole test case."
                 ]
-            plans.append((suggestion, title, test_type, priority, scenarios))
+            plans.append((suggestion, title, test_type, priority, scenarios, cites))
         if errors:
             raise SuggestionErrors(errors)
         saved = []
-        for suggestion, title, test_type, priority, scenarios in plans:
+        saver = user if getattr(user, "is_authenticated", False) else None
+        edited = 0
+        for suggestion, title, test_type, priority, scenarios, cites in plans:
+            review = "edited" if _was_edited(suggestion, title, test_type, priority, scenarios) else "unchanged"
+            edited += review == "edited"
             test_case = TestCase.objects.create(
                 story_id=locked.story_id,
                 title=title,
@@ -373,18 +403,36 @@ def save_suggestions(job: GenerationJob, edits: list[dict] | None = None, user=N
                 preconditions=suggestion.preconditions,
                 test_type=test_type,
                 priority=priority,
-                author=user if getattr(user, "is_authenticated", False) else None,
+                author=saver,
                 source_job=locked,
+                generator=locked.generator,
+                model_name=locked.model,
+                model_version=locked.model_version,
+                prompt_version=locked.prompt_version,
+                story_revision=locked.story_revision,
+                token_usage=locked.token_usage,
+                requested_by_id=locked.requested_by_id,
+                generated_at=locked.finished_at,
+                review=review,
             )
-            # Validated above; bulk_create skips Scenario.save's second validation.
+            # Validated above; bulk_create skips Scenario.save's second validation (and its coverage signal).
             Scenario.objects.bulk_create(
-                Scenario(test_case=test_case, position=i, name=s.name, steps=s.steps, tags=s.tags)
-                for i, s in enumerate(scenarios)
+                Scenario(test_case=test_case, position=i, name=s.name, steps=s.steps, tags=s.tags, criteria=c)
+                for i, (s, c) in enumerate(zip(scenarios, cites, strict=True))
             )
             saved.append(test_case)
+        locked.story.refresh_coverage()
+        suggested = len(suggestions)
+        locked.review_outcome = {
+            "suggested": suggested,
+            "unchanged": len(saved) - edited,
+            "edited": edited,
+            "deleted": suggested - len(saved),
+        }
         locked.status = JobStatus.SAVED
+        locked.saved_by, locked.saved_at = saver, _now()
         locked.phase = f"Saved {len(saved)} test case{'s' if len(saved) != 1 else ''}"
-        locked.save(update_fields=["status", "phase"])
+        locked.save(update_fields=["status", "phase", "saved_by", "saved_at", "review_outcome"])
     _transition(job.pk, "saved", test_cases=len(saved))
     job.refresh_from_db()
     return saved

@@ -35,10 +35,25 @@ class GenerationJob(models.Model):
     test_cases = models.PositiveSmallIntegerField(default=5)
     scenarios_per_test = models.PositiveSmallIntegerField(default=3)
     test_types = models.JSONField(default=list)
+    # Only these acceptance criteria (their AC numbers); empty: the whole story.
+    criteria = models.JSONField(default=list, blank=True)
+    # A job asked from a review ("Generate for this criterion"): its suggestions join that job's review.
+    extends = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="extensions")
 
-    # What ran.
+    # What ran (provenance: also copied onto each saved test case).
     generator = models.CharField(max_length=20, blank=True)
     model = models.CharField(max_length=100, blank=True)
+    model_version = models.CharField(max_length=100, blank=True, help_text="As the model API reported it.")
+    prompt_version = models.CharField(max_length=40, blank=True)
+    story_revision = models.CharField(max_length=12, blank=True, help_text="The story's revision it generated from.")
+    story_criteria = models.JSONField(default=list, blank=True, help_text="[[number, text]] as generated from.")
+    token_usage = models.JSONField(default=dict, blank=True)
+    saved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    saved_at = models.DateTimeField(null=True, blank=True)
+    # {"suggested", "unchanged", "edited", "deleted"}: what the review did with the suggestions (the report's source).
+    review_outcome = models.JSONField(default=dict, blank=True)
 
     status = models.CharField(max_length=12, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
     progress = models.PositiveSmallIntegerField(default=0)

@@ -37,8 +37,8 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.db.models import F, Q
 
-from generation import engine, jobs
-from generation.models import BatchCheckpoint, GenerationJob, JobStatus, SuggestedTestCase
+from generation import engine, jobs, recording
+from generation.models import BatchCheckpoint, GenerationJob, JobStatus
 
 log = logging.getLogger("qaforge.jobs")
 
@@ -253,7 +253,10 @@ def _run_held(job_id, lease: Lease) -> str:
         # Inside the try: whatever fails from here on fails the job with its reason, never leaves it Running.
         done = {cp.index: engine.BatchResult.from_dict(cp.result) for cp in job.checkpoints.all()}
         request = engine.GenerationRequest(
-            test_cases=job.test_cases, scenarios_per_test=job.scenarios_per_test, test_types=tuple(job.test_types)
+            test_cases=job.test_cases,
+            scenarios_per_test=job.scenarios_per_test,
+            test_types=tuple(job.test_types),
+            criteria=tuple(job.criteria or ()),
         )
         generator = engine.active_generator()
         GenerationJob.objects.filter(pk=job.pk, run_token=token).update(
@@ -324,28 +327,12 @@ def _store_result(job: GenerationJob, token: str, result) -> str:
             current.status = JobStatus.FAILED
             current.error = result.error
             current.phase = "Failed"
+        elif current.extends_id and recording.join_review(current, result):
+            return JobStatus.READY
         else:
             # A retried run may find suggestions of an earlier run that died after writing them: replace, never add.
-            SuggestedTestCase.objects.filter(job=current).delete()
-            SuggestedTestCase.objects.bulk_create(
-                SuggestedTestCase(
-                    job=current,
-                    position=i,
-                    title=s.title[:300],
-                    objective=s.objective,
-                    preconditions=s.preconditions,
-                    test_type=s.test_type,
-                    priority=s.priority,
-                    scenarios=[{"name": sc.name, "steps": sc.steps, "tags": list(sc.tags)} for sc in s.scenarios],
-                )
-                for i, s in enumerate(result.suggestions)
-            )
-            current.status = JobStatus.READY
-            current.warnings = list(result.warnings)
-            current.asked, current.got = dict(result.asked), dict(result.got)
-            current.phase = "Ready to review"
-            current.progress = 100
-        current.report = result.report
+            recording.store_ready(current, result)
+        recording.record_provenance(current, result.report)
         current.batches_total = result.batches_total
         current.batches_done = result.batches_total
         current.finished_at = jobs._now()

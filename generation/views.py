@@ -189,11 +189,13 @@ def _posted_edits(request: HttpRequest, job: GenerationJob) -> dict[int, dict]:
             sp = f"{prefix}-sc{i}"
             if f"{sp}-steps" not in data or data.get(f"{sp}-delete"):
                 continue
+            original = suggestion.scenarios[i] if i < len(suggestion.scenarios) else {}
             scenarios.append(
                 {
                     "name": data.get(f"{sp}-name", ""),
                     "steps": data.get(f"{sp}-steps", ""),
                     "tags": data.get(f"{sp}-tags", ""),
+                    "criteria": original.get("criteria", []),
                 }
             )
         edits[suggestion.pk] = {

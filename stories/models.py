@@ -10,6 +10,7 @@ from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils.text import slugify
 
+from stories import criteria as ac
 from stories import gherkin
 from stories.keys import NATURAL_ORDER, KeyField, NaturalSortField
 
@@ -98,11 +99,26 @@ class UserStoryQuerySet(models.QuerySet):
         exists = models.Exists(TestCase.objects.filter(story=models.OuterRef("pk")))
         return self.filter(exists if has else ~exists)
 
+    def with_uncovered_criteria(self) -> UserStoryQuerySet:
+        """Stories with at least one acceptance criterion that no saved scenario covers."""
+        return self.filter(criteria_covered__lt=models.F("criteria_count"))
+
+    def coverage(self) -> dict:
+        """{"criteria": n, "covered": n, "percent": int | None} over these stories (one aggregate query)."""
+        totals = self.order_by().aggregate(
+            criteria=Coalesce(models.Sum("criteria_count"), 0), covered=Coalesce(models.Sum("criteria_covered"), 0)
+        )
+        totals["percent"] = round(100 * totals["covered"] / totals["criteria"]) if totals["criteria"] else None
+        return totals
+
     def search(self, text: str) -> UserStoryQuerySet:
         text = text.strip()
         if not text:
             return self
         return self.filter(models.Q(key__icontains=text) | models.Q(title__icontains=text))
+
+
+CRITERIA_FIELDS = ("criteria_numbers", "criteria_next_number", "criteria_count", "criteria_covered")
 
 
 class UserStory(models.Model):
@@ -119,6 +135,13 @@ class UserStory(models.Model):
     title = models.CharField(max_length=300)
     description = models.TextField(blank=True, help_text="As a … I want … so that …")
     acceptance_criteria = models.JSONField(default=list, blank=True, help_text="Ordered list, one criterion per item.")
+    # Stable numbers of the criteria (AC-1, …), parallel to acceptance_criteria and kept by save() (stories.criteria).
+    criteria_numbers = models.JSONField(default=list, blank=True, editable=False)
+    criteria_next_number = models.PositiveIntegerField(default=1, editable=False)
+    # How many criteria there are and how many the saved scenarios cite (refresh_coverage keeps them): the stories
+    # table filters on them and projects sum them.
+    criteria_count = models.PositiveSmallIntegerField(default=0, editable=False)
+    criteria_covered = models.PositiveSmallIntegerField(default=0, editable=False)
     priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.MEDIUM)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.TODO)
     labels = models.JSONField(default=list, blank=True)
@@ -145,11 +168,52 @@ class UserStory(models.Model):
     def save(self, *args, **kwargs) -> None:
         update_fields = kwargs.get("update_fields")
         if update_fields is not None and "key" in update_fields and "key_sort" not in update_fields:
-            kwargs["update_fields"] = [*update_fields, "key_sort"]  # the sort key follows the key
+            kwargs["update_fields"] = update_fields = [*update_fields, "key_sort"]  # the sort key follows the key
+        if update_fields is None or "acceptance_criteria" in update_fields:
+            self._number_criteria()
+            if update_fields is not None:
+                kwargs["update_fields"] = [*update_fields, *CRITERIA_FIELDS]
         super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:
         return reverse("stories:detail", args=[self.key])
+
+    def _number_criteria(self) -> None:
+        texts = [str(c) for c in self.acceptance_criteria or []]
+        old_texts, old_numbers = [], []
+        if self.pk:
+            row = UserStory.objects.filter(pk=self.pk).values_list("acceptance_criteria", "criteria_numbers").first()
+            if row:
+                old_texts, old_numbers = [str(c) for c in row[0] or []], list(row[1] or [])
+        if old_texts != texts or len(old_numbers) != len(texts):
+            self.criteria_numbers, self.criteria_next_number = ac.renumber(
+                old_texts, old_numbers, texts, self.criteria_next_number
+            )
+        self.criteria_count = len(texts)
+        self.criteria_covered = len(self._covered()) if self.pk else 0
+
+    def _covered(self) -> set[int]:
+        cited = Scenario.objects.filter(test_case__story_id=self.pk).values_list("criteria", flat=True)
+        return ac.covered_numbers((c or [] for c in cited), (n for n, _ in self.numbered_criteria))
+
+    def refresh_coverage(self) -> None:
+        """Recount the criteria the saved scenarios cover (after scenarios were saved or deleted in bulk)."""
+        self.criteria_covered = len(self._covered())
+        UserStory.objects.filter(pk=self.pk).update(criteria_covered=self.criteria_covered)
+
+    @property
+    def numbered_criteria(self) -> list[tuple[int, str]]:
+        """[(number, text)] in order; positional numbers for a row written without save() (a bulk import)."""
+        texts = [str(c) for c in self.acceptance_criteria or []]
+        numbers = self.criteria_numbers or []
+        if len(numbers) != len(texts):
+            numbers = range(1, len(texts) + 1)
+        return list(zip(numbers, texts, strict=True))
+
+    @property
+    def revision(self) -> str:
+        """Content hash of title, description and criteria: what a generator read (stories.criteria.revision)."""
+        return ac.revision(self.title or "", self.description or "", [str(c) for c in self.acceptance_criteria or []])
 
     @property
     def key_prefix(self) -> str:
@@ -201,6 +265,25 @@ class TestCase(models.Model):
         related_name="saved_test_cases",
         help_text="The generation job this test case was saved from, if any.",
     )
+    # Provenance of a generated test case (blank when written by hand). `author` saved it, at `created_at`.
+    generator = models.CharField(max_length=20, blank=True)
+    model_name = models.CharField(max_length=100, blank=True)
+    model_version = models.CharField(max_length=100, blank=True, help_text="As the model API reported it.")
+    prompt_version = models.CharField(max_length=40, blank=True)
+    story_revision = models.CharField(
+        max_length=12, blank=True, help_text="The story's revision it was generated from."
+    )
+    token_usage = models.JSONField(default=dict, blank=True, help_text="Tokens of the job that generated it.")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    generated_at = models.DateTimeField(null=True, blank=True)
+    review = models.CharField(
+        max_length=10,
+        blank=True,
+        choices=[("unchanged", "Saved as suggested"), ("edited", "Edited in review")],
+        help_text="How the suggestion was saved.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -244,6 +327,7 @@ class Scenario(models.Model):
     name = models.CharField(max_length=300)
     steps = models.TextField(help_text="Gherkin steps, one per line: Given … When … Then …")
     tags = models.JSONField(default=list, blank=True)
+    criteria = models.JSONField(default=list, blank=True, help_text="Numbers of the acceptance criteria it covers.")
 
     class Meta:
         ordering = ["position", "id"]
@@ -273,3 +357,16 @@ class Scenario(models.Model):
         problems = gherkin.scenario_problems(self.as_text())
         if problems:
             raise ValidationError({"steps": problems})
+
+
+def _refresh_story_coverage(sender, instance, **kwargs) -> None:
+    # Saved and deleted scenarios change which criteria are covered; bulk writes call refresh_coverage() themselves.
+    story_id = TestCase.objects.filter(pk=instance.test_case_id).values_list("story_id", flat=True).first()
+    if story_id is not None:
+        story = UserStory.objects.filter(pk=story_id).first()
+        if story is not None:
+            story.refresh_coverage()
+
+
+models.signals.post_save.connect(_refresh_story_coverage, sender=Scenario, dispatch_uid="scenario-coverage-save")
+models.signals.post_delete.connect(_refresh_story_coverage, sender=Scenario, dispatch_uid="scenario-coverage-delete")

@@ -17,7 +17,9 @@ Knobs (in-process through FakeGemini, or from another process through POST /_con
                 kinds: 429 (retry_delay "0.05s"), quota_day, 500, 503, 400, bad_key, 401, 403, 404, hang
                 (hang_seconds), malformed, off_schema, safety, empty, duplicate, invalid_gherkin, disconnect,
                 and short answers: leave_out (the last test case asked is missing), too_few (each test case has
-                one scenario fewer than asked), no_then (every second scenario has no Then step)
+                one scenario fewer than asked), no_then (every second scenario has no Then step); bad_citation
+                (scenarios also cite AC-99, which no story has). Scenarios cite the criterion named in their
+                test case's focus ("acceptance criterion AC-2: …").
 A follow-up prompt (the engine asking again for what an answer left out) is answered with new step texts, so its
 scenarios do not repeat the first answer's; its calls are logged with "followup": true.
   hang_seconds  how long a "hang" waits before answering (default 30; the server's stop() ends it early)
@@ -203,12 +205,20 @@ def answer_for(prompt: str, fault: str | None = None) -> dict:
             ]
             if fault == "no_then" and k % 2 == 0:
                 steps = steps[:2]
+            cites = re.findall(r"\bAC-\d+", case["focus"])
+            if fault == "bad_citation":
+                cites = [*cites, "AC-99"]
             if fault == "duplicate":
                 steps = ["Given the feature is available", "When the user follows the usual flow", "Then it works"]
             if fault == "invalid_gherkin" and k == 1:
                 steps = ["Given the feature is available", "When the user does it"]  # no Then: must be dropped
             scenarios.append(
-                {"name": f"{angle.title()} flow{again}, variant {k}", "steps": steps, "tags": [f"@{angle}"]}
+                {
+                    "name": f"{angle.title()} flow{again}, variant {k}",
+                    "steps": steps,
+                    "tags": [f"@{angle}"],
+                    "criteria": cites,
+                }
             )
         test_cases.append(
             {

@@ -30,20 +30,30 @@ class StorySnapshot:
     description: str = ""
     acceptance_criteria: tuple[str, ...] = ()
     project_name: str = ""
+    criteria_numbers: tuple[int, ...] = ()  # stable AC numbers, parallel to acceptance_criteria (empty: 1, 2, …)
+    revision: str = ""  # the story's content hash (stories.criteria.revision)
 
     @classmethod
     def from_story(cls, story) -> StorySnapshot:
         """Copy a stories.models.UserStory (its project may be None)."""
-        criteria = story.acceptance_criteria or []
-        if isinstance(criteria, str):
-            criteria = criteria.splitlines()
+        numbered = [(n, str(c).strip()) for n, c in story.numbered_criteria if str(c).strip()]
         return cls(
             key=story.key,
             title=story.title or "",
             description=story.description or "",
-            acceptance_criteria=tuple(str(c).strip() for c in criteria if str(c).strip()),
+            acceptance_criteria=tuple(text for _, text in numbered),
             project_name=story.project.name if story.project_id else "",
+            criteria_numbers=tuple(n for n, _ in numbered),
+            revision=story.revision,
         )
+
+    @property
+    def numbered(self) -> list[tuple[int, str]]:
+        """[(AC number, text)] in order."""
+        numbers = self.criteria_numbers
+        if len(numbers) != len(self.acceptance_criteria):
+            numbers = tuple(range(1, len(self.acceptance_criteria) + 1))
+        return list(zip(numbers, self.acceptance_criteria, strict=True))
 
 
 @dataclass(frozen=True)
@@ -53,6 +63,7 @@ class GenerationRequest:
     test_cases: int = 5
     scenarios_per_test: int = 3
     test_types: tuple[str, ...] = ("FUNCTIONAL", "UI")
+    criteria: tuple[int, ...] = ()  # only these acceptance criteria (AC numbers); empty: the whole story
 
     def problems(self) -> list[str]:
         """Human messages for out-of-range counts or unknown test types; an empty list means the request is valid."""
@@ -80,6 +91,7 @@ class SuggestedScenario:
     name: str
     steps: str  # newline-separated Gherkin step lines
     tags: list[str] = field(default_factory=list)
+    criteria: list[int] = field(default_factory=list)  # AC numbers this scenario covers
 
 
 @dataclass
@@ -119,6 +131,7 @@ class BatchResult:
     dropped_reasons: dict[str, int] = field(default_factory=dict)  # why scenarios were dropped: {"no Then step": 2}
     usage: dict[str, int] = field(default_factory=dict)  # token counts summed over this batch's calls
     model_version: str = ""  # the model version the API reported
+    unknown_citations: int = 0  # citations of criteria the story does not have (dropped)
 
     @property
     def ok(self) -> bool:
@@ -139,6 +152,7 @@ class BatchResult:
             "dropped_reasons": dict(self.dropped_reasons),
             "usage": dict(self.usage),
             "model_version": self.model_version,
+            "unknown_citations": self.unknown_citations,
         }
 
     @classmethod
@@ -157,6 +171,7 @@ class BatchResult:
             dropped_reasons={str(k): int(v) for k, v in (data.get("dropped_reasons") or {}).items()},
             usage={str(k): int(v) for k, v in (data.get("usage") or {}).items()},
             model_version=str(data.get("model_version") or ""),
+            unknown_citations=int(data.get("unknown_citations", 0)),
         )
 
 

@@ -210,12 +210,31 @@ def _content_failure(response: types.GenerateContentResponse) -> Failure:
     return Failure("content", "Gemini's answer did not match the expected test case format", retryable=True)
 
 
-def suggestions_from(parsed: BatchOut, batch: Batch) -> tuple[list[Suggestion], Counter, list[str]]:
-    """Keep the planned test cases from a parsed answer, drop invalid scenarios (counted by reason), note what is
-    missing."""
+_CITATION_RE = re.compile(r"^\s*(?:AC[\s-]*)?(\d+)\s*$", re.IGNORECASE)
+
+
+def _citations(labels: list[str], known: set[int], dropped: Counter) -> list[int]:
+    """AC numbers from the model's labels ("AC-2", "2"); unknown ones are dropped and counted as "unknown_citation"."""
+    numbers: list[int] = []
+    for label in labels:
+        match = _CITATION_RE.match(str(label))
+        number = int(match.group(1)) if match else None
+        if number is None or number not in known:
+            dropped["unknown_citation"] += 1
+        elif number not in numbers:
+            numbers.append(number)
+    return sorted(numbers)
+
+
+def suggestions_from(
+    parsed: BatchOut, batch: Batch, known: set[int] | None = None
+) -> tuple[list[Suggestion], Counter, list[str]]:
+    """Keep the planned test cases from a parsed answer, drop invalid scenarios (counted by reason), keep citations
+    of the story's criteria (`known` AC numbers; others are counted as "unknown_citation"), note what is missing."""
     planned = {case.number: case for case in batch.cases}
     by_number: dict[int, Suggestion] = {}
     dropped: Counter = Counter()
+    known = known or set()
     for out in parsed.test_cases:
         number = out.case
         if number not in planned or number in by_number:
@@ -231,6 +250,7 @@ def suggestions_from(parsed: BatchOut, batch: Batch) -> tuple[list[Suggestion], 
                 name=" ".join(scenario.name.split())[:200],  # model text: keep it inside Scenario.name
                 steps=normalise_steps("\n".join(scenario.steps)),
                 tags=clean_tags(scenario.tags),
+                criteria=_citations(scenario.criteria, known, dropped),
             )
             problems = scenario_problems(ScenarioText(candidate.name, candidate.steps, candidate.tags))
             if problems:
@@ -323,7 +343,7 @@ async def run_batch(client: genai.Client, config: GeminiConfig, plan: Plan, batc
         attempts += 1
         try:
             parsed = await _attempt(client, config, prompt, result)
-            suggestions, dropped, problems = suggestions_from(parsed, batch)
+            suggestions, dropped, problems = suggestions_from(parsed, batch, _known(plan))
             _count_drops(result, dropped)
             if not any(s.scenarios for s in suggestions):
                 raise Failure("content", "Gemini's answer held no valid Gherkin scenario", retryable=True)
@@ -369,7 +389,12 @@ async def run_batch(client: genai.Client, config: GeminiConfig, plan: Plan, batc
     return result
 
 
+def _known(plan: Plan) -> set[int]:
+    return {number for number, _ in plan.snapshot.numbered}
+
+
 def _count_drops(result: BatchResult, dropped: Counter) -> None:
+    result.unknown_citations += dropped.pop("unknown_citation", 0)
     result.dropped_invalid += sum(dropped.values())
     for reason, count in dropped.items():
         result.dropped_reasons[reason] = result.dropped_reasons.get(reason, 0) + count
@@ -389,7 +414,7 @@ async def _ask_for_missing(client: genai.Client, config: GeminiConfig, plan: Pla
     prompt = followup_prompt(plan, batch, missing, written)
     try:
         parsed = await _attempt(client, config, prompt, result)
-        extra, dropped, _ = suggestions_from(parsed, Batch(index=batch.index, cases=tuple(missing)))
+        extra, dropped, _ = suggestions_from(parsed, Batch(index=batch.index, cases=tuple(missing)), _known(plan))
     except (Failure, pydantic.ValidationError) as error:
         logger.warning("story %s batch %d: follow-up call failed (%s)", plan.snapshot.key, batch.index, error)
         result.problems = batch_problems(batch, result.suggestions) + [

@@ -354,7 +354,8 @@ def _case(case: CaseFocus, plan: Plan, voice: StoryVoice, used: set[str]) -> Sug
         tags = [_ANGLE_TAGS[shaped.angle], f"@{case.test_type.lower()}"]
         if shaped.angle == "happy" and situation == 0 and not scenarios and case.angle == "happy":
             tags.insert(0, "@smoke")
-        scenarios.append(SuggestedScenario(name=shaped.name, steps=steps, tags=tags))
+        cites = [case.criterion_number] if case.criterion_number is not None else []
+        scenarios.append(SuggestedScenario(name=shaped.name, steps=steps, tags=tags, criteria=cites))
     return Suggestion(
         title=_title(case, rule, voice),
         objective=_objective(case, rule, voice),

@@ -41,6 +41,7 @@ class CaseFocus:
     criterion: str
     scenarios: int
     variation: int = 0  # >0 when every criterion x angle was already taken and this case revisits one
+    criterion_number: int | None = None  # the criterion's stable AC number (AC-3 -> 3)
 
     @property
     def priority(self) -> str:
@@ -50,11 +51,11 @@ class CaseFocus:
 
     def describe(self) -> str:
         """One line for a prompt or a report: 'negative path of acceptance criterion 2: …'."""
-        target = (
-            f"acceptance criterion {self.criterion_index + 1}: {self.criterion}"
-            if self.criterion_index is not None
-            else f"the story as a whole: {self.criterion}"
-        )
+        if self.criterion_index is None:
+            target = f"the story as a whole: {self.criterion}"
+        else:
+            number = self.criterion_number if self.criterion_number is not None else self.criterion_index + 1
+            target = f"acceptance criterion AC-{number}: {self.criterion}"
         again = f" (variation {self.variation + 1}: choose different data and situations)" if self.variation else ""
         return f"{ANGLE_LABELS[self.angle]} of {target}{again}"
 
@@ -85,30 +86,36 @@ class Plan:
         return sum(b.scenarios for b in self.batches)
 
 
-def _focuses(snapshot: StorySnapshot, count: int) -> list[tuple[int | None, str, str, int]]:
-    """(criterion index, criterion text, angle, variation) for `count` cases, most valuable first.
+def _focuses(
+    snapshot: StorySnapshot, count: int, only: tuple[int, ...] = ()
+) -> list[tuple[int | None, int | None, str, str, int]]:
+    """(criterion index, AC number, criterion text, angle, variation) for `count` cases, most valuable first.
 
     Round by round over the angles: first every criterion's happy path, then every negative path, then boundaries
-    (only for criteria with numeric limits), then edge cases; after that, variations of the same list.
+    (only for criteria with numeric limits), then edge cases; after that, variations of the same list. With `only`,
+    just those criteria (by AC number) are targets.
     """
-    criteria = [clean_sentence(c) for c in snapshot.acceptance_criteria if clean_sentence(c)]
-    targets: list[tuple[int | None, str]] = list(enumerate(criteria))
+    targets: list[tuple[int | None, int | None, str]] = [
+        (index, number, clean_sentence(text))
+        for index, (number, text) in enumerate(snapshot.numbered)
+        if clean_sentence(text) and (not only or number in only)
+    ]
     if not targets:
         whole = clean_sentence(snapshot.title) or "the story"
-        targets = [(None, whole)]
+        targets = [(None, None, whole)]
     combos = []
     for angle in ANGLES:
-        for index, text in targets:
+        for index, number, text in targets:
             if angle == "boundary" and not has_limits(text):
                 continue
-            combos.append((index, text, angle))
+            combos.append((index, number, text, angle))
     result = []
     variation = 0
     while len(result) < count:
-        for index, text, angle in combos:
+        for index, number, text, angle in combos:
             if len(result) == count:
                 break
-            result.append((index, text, angle, variation))
+            result.append((index, number, text, angle, variation))
         variation += 1
     return result
 
@@ -132,8 +139,11 @@ def plan(snapshot: StorySnapshot, request: GenerationRequest, *, batch_size: int
             criterion=text,
             scenarios=request.scenarios_per_test,
             variation=variation,
+            criterion_number=number,
         )
-        for i, (index, text, angle, variation) in enumerate(_focuses(snapshot, request.test_cases))
+        for i, (index, number, text, angle, variation) in enumerate(
+            _focuses(snapshot, request.test_cases, tuple(request.criteria))
+        )
     ]
     per_batch = max(1, size // max(1, request.scenarios_per_test))
     count = max(1, math.ceil(len(cases) / per_batch))

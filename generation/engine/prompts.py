@@ -25,6 +25,8 @@ Rules for every scenario:
 - No "Feature:" or "Scenario:" lines, no tables, no doc strings, no comments, no line numbers.
 - Concrete data (names, amounts, limits from the story) beats vague words; never invent behaviour the story rules out.
 - Tags are short words like @smoke, @negative or @boundary.
+- `criteria` lists the labels of the acceptance criteria the scenario checks (e.g. ["AC-2"]); cite only labels
+  given in the story, and every scenario cites at least one when the story has criteria.
 Write exactly the test cases you are asked for, in order, each with exactly the number of scenarios asked for, and
 keep each test case to its focus so test cases written in parallel do not repeat each other.
 Priority is one of: highest, high, medium, low, lowest."""
@@ -40,6 +42,7 @@ class ScenarioOut(BaseModel):
     name: str
     steps: list[str]
     tags: list[str] = Field(default_factory=list)
+    criteria: list[str] = Field(default_factory=list)  # "AC-2" labels of the acceptance criteria it covers
 
 
 class TestCaseOut(BaseModel):
@@ -67,7 +70,7 @@ def _story_lines(plan: Plan) -> list[str]:
         lines += ["", "Description:", story.description.strip()]
     if story.acceptance_criteria:
         lines += ["", "Acceptance criteria:"]
-        lines += [f"{i}. {' '.join(c.split())}" for i, c in enumerate(story.acceptance_criteria, start=1)]
+        lines += [f"AC-{number}. {' '.join(text.split())}" for number, text in story.numbered]
     return lines
 
 

@@ -123,6 +123,8 @@ def test_a_snapshot_is_taken_from_a_story_row(story):
         description=story.description,
         acceptance_criteria=("First rule", "Second rule"),
         project_name="Web shop",
+        criteria_numbers=(1, 3),  # the blank line keeps its number's place
+        revision=story.revision,
     )
     story.project = None
     assert StorySnapshot.from_story(story).project_name == ""
