@@ -7,23 +7,32 @@ import uuid
 from functools import wraps
 
 from django.contrib.auth.decorators import login_not_required
-from django.http import JsonResponse
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, JsonResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from generation import jobs
 from generation.models import GenerationJob
+from stories import permissions
+from stories.models import UserStory
 
 
 def api_login_required(view):
-    """401 as JSON for anonymous callers (instead of the login redirect that pages get)."""
+    """401 as JSON for anonymous callers (instead of the login redirect that pages get); 404 and 403 from
+    `stories.permissions` as JSON too."""
 
     @login_not_required
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         if not request.user.is_authenticated:
             return JsonResponse({"error": "Log in first: this API uses your QAForge session."}, status=401)
-        response = view(request, *args, **kwargs)
+        try:
+            response = view(request, *args, **kwargs)
+        except Http404 as error:
+            return JsonResponse({"error": str(error) or "Not found."}, status=404)
+        except PermissionDenied as error:
+            return JsonResponse({"error": str(error) or "You may not do this."}, status=403)
         if response.status_code == 405:  # from require_GET / require_POST, which answer in plain text
             allowed = response.get("Allow", "")
             return JsonResponse({"error": f"Use {allowed} for this URL."}, status=405, headers={"Allow": allowed})
@@ -96,8 +105,10 @@ def generate(request, key: str):
     options = _read_options(request)
     if "_error" in options:
         return JsonResponse({"error": options["_error"]}, status=400)
+    story = _visible_story_or_404(request, key)
+    permissions.require_edit(request.user, story)
     try:
-        job, created = jobs.queue_generation(key, user=request.user, **options)
+        job, created = jobs.queue_generation(story, user=request.user, **options)
     except jobs.QueueError as error:
         return JsonResponse({"error": str(error)}, status=error.status)
     return JsonResponse({**job_json(job), "created": created}, status=202)
@@ -106,10 +117,18 @@ def generate(request, key: str):
 @api_login_required
 @require_GET
 def job_status(request, job_id: str):
-    job = GenerationJob.objects.select_related("story").filter(pk=_uuid_or_none(job_id)).first()
+    job = permissions.visible(GenerationJob.objects.select_related("story"), request.user)
+    job = job.filter(pk=_uuid_or_none(job_id)).first()
     if job is None:
         return JsonResponse({"error": f"There is no job with the id {job_id!r}."}, status=404)
     return JsonResponse(job_json(job))
+
+
+def _visible_story_or_404(request, key: str) -> UserStory:
+    story = permissions.stories_visible_to(request.user).select_related("project").filter(key=key).first()
+    if story is None:
+        raise Http404(f"There is no story with the key {key!r}.")
+    return story
 
 
 def _uuid_or_none(value: str) -> uuid.UUID | None:

@@ -46,7 +46,7 @@ from generation.badges import (
     render_jobs_toast,
 )
 from generation.models import ACTIVE_STATUSES, GenerationJob, JobStatus
-from stories.models import UserStory
+from stories import permissions
 
 log = logging.getLogger("qaforge.events")
 
@@ -109,13 +109,8 @@ def session_user(session_key: str | None):
 
 
 def visible_story_ids(user, story_ids: Iterable[int]) -> list[int]:
-    """The subset of `story_ids` that exist and `user` may see: every story, for any signed-in user, today.
-
-    The one place to tighten when stories get per-project permissions.
-    """
-    if user is None or not user.is_active:
-        return []
-    return list(UserStory.objects.filter(pk__in=list(story_ids)).values_list("pk", flat=True))
+    """The subset of `story_ids` that exist and `user` may see (`stories.permissions`)."""
+    return list(permissions.stories_visible_to(user).filter(pk__in=list(story_ids)).values_list("pk", flat=True))
 
 
 def parse_story_ids(raw: str) -> list[int]:
@@ -419,8 +414,10 @@ async def stories_stream(request: Request):
         story_ids = parse_story_ids(request.query_params.get("ids", ""))
     except ValueError as exc:
         return PlainTextResponse(str(exc), status_code=400)
-    story_ids = await run_db(visible_story_ids, user, story_ids)
-    return EventSourceResponse(badge_events(story_ids), ping=PING_SECONDS, send_timeout=30)
+    visible = await run_db(visible_story_ids, user, story_ids)
+    if story_ids and not visible:  # as for pages: what the user may not see does not exist for them
+        return PlainTextResponse("There are no such stories.", status_code=404)
+    return EventSourceResponse(badge_events(visible), ping=PING_SECONDS, send_timeout=30)
 
 
 async def stream_stats(request: Request):

@@ -341,7 +341,8 @@ def save_suggestions(job: GenerationJob, edits: list[dict] | None = None, user=N
     `edits` (optional) is a list of {"id": suggestion id, "delete": bool, "title", "test_type", "priority",
     "scenarios": [{"name", "steps", "tags", "delete"}]}; suggestions not mentioned are saved as suggested.
     Raises SuggestionErrors (saving nothing) when an edited scenario is not valid Gherkin. Calling it again on a
-    saved job creates nothing and returns the test cases saved the first time.
+    saved job creates nothing and returns the test cases saved the first time. Keeping nothing is a discard: the
+    job is marked discarded (never "saved with 0 test cases") and [] is returned.
     """
     edits_by_id = {int(e["id"]): e for e in (edits or [])}
     with transaction.atomic():
@@ -390,6 +391,12 @@ def save_suggestions(job: GenerationJob, edits: list[dict] | None = None, user=N
             plans.append((suggestion, title, test_type, priority, scenarios, cites))
         if errors:
             raise SuggestionErrors(errors)
+        if not plans:
+            _finish(locked.pk, JobStatus.DISCARDED, only_if=(JobStatus.READY,), phase="Discarded: nothing was kept")
+            SuggestedTestCase.objects.filter(job_id=locked.pk).delete()
+            _transition(job.pk, "discarded", reason="saved with nothing kept")
+            job.refresh_from_db()
+            return []
         saved = []
         saver = user if getattr(user, "is_authenticated", False) else None
         edited = 0

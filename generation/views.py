@@ -9,8 +9,9 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
@@ -19,6 +20,7 @@ from django_htmx.http import HttpResponseClientRefresh
 from generation import engine, jobs
 from generation.badges import render_badge
 from generation.models import GenerationJob, JobStatus
+from stories import permissions
 from stories.models import Priority, TestType, UserStory
 from stories.toasts import toast_trigger
 
@@ -42,7 +44,7 @@ def _story_keys(request: HttpRequest) -> list[str]:
 @require_GET
 def generate_form(request: HttpRequest) -> HttpResponse:
     keys = _story_keys(request)
-    stories = list(UserStory.objects.filter(key__in=keys).select_related("project"))
+    stories = _stories_to_generate(request, keys)
     context = {
         "stories": stories,
         "missing": [k for k in keys if k not in {s.key for s in stories}],
@@ -67,9 +69,13 @@ def queue(request: HttpRequest) -> HttpResponse:
     queued, refused = [], []
     if not keys:
         refused.append(("", "Select at least one story."))
+    stories = {story.key: story for story in _stories_to_generate(request, keys)}
     for key in keys:
+        if key not in stories:
+            refused.append((key, f"There is no story with the key {key!r}."))
+            continue
         try:
-            job, _created = jobs.queue_generation(key, user=request.user, **options)
+            job, _created = jobs.queue_generation(stories[key], user=request.user, **options)
             queued.append(job)
         except jobs.QueueError as error:
             refused.append((key, str(error)))
@@ -81,6 +87,22 @@ def queue(request: HttpRequest) -> HttpResponse:
         return toast_trigger(response, message, level, details=details, key="queued")
     messages.add_message(request, getattr(messages, level.upper()), " ".join([message, "; ".join(details)]).strip())
     return redirect(_next_url(request))
+
+
+def _stories_to_generate(request: HttpRequest, keys: list[str]) -> list[UserStory]:
+    """The stories among `keys` the user may see; PermissionDenied if any of them they may not change (an
+    unknown or hidden key is simply missing, so the answer reveals nothing about other projects)."""
+    stories = list(permissions.stories_visible_to(request.user).filter(key__in=keys).select_related("project"))
+    read_only = [story.key for story in stories if not permissions.can_edit(request.user, story)]
+    if read_only:
+        raise PermissionDenied(f"You can read {', '.join(read_only)} but not generate tests for it.")
+    return stories
+
+
+def _job_for_editing(request: HttpRequest, job_id) -> GenerationJob:
+    return permissions.get_editable_or_403(
+        GenerationJob.objects.select_related("story__project"), request.user, pk=job_id
+    )
 
 
 def _queue_summary(queued: list[GenerationJob], refused: list[tuple[str, str]]) -> tuple[str, str, list[str]]:
@@ -151,7 +173,7 @@ def _render_review(request, job, partial: str = "review-form", **extra) -> HttpR
 
 @require_GET
 def review(request: HttpRequest, job_id) -> HttpResponse:
-    job = get_object_or_404(GenerationJob.objects.select_related("story__project"), pk=job_id)
+    job = _job_for_editing(request, job_id)
     if job.status != JobStatus.READY:
         return _job_not_reviewable(request, job)
     # HTMX appends the review to <body> as a <dialog class="modal">, opened by app.js.
@@ -210,7 +232,7 @@ def _posted_edits(request: HttpRequest, job: GenerationJob) -> dict[int, dict]:
 
 @require_POST
 def save(request: HttpRequest, job_id) -> HttpResponse:
-    job = get_object_or_404(GenerationJob.objects.select_related("story__project"), pk=job_id)
+    job = _job_for_editing(request, job_id)
     if job.status == JobStatus.SAVED:
         return _saved_response(request, job, list(job.saved_test_cases.all()))
     if job.status != JobStatus.READY:
@@ -225,6 +247,9 @@ def save(request: HttpRequest, job_id) -> HttpResponse:
     except jobs.JobStateError:  # discarded or cancelled in another tab meanwhile
         job.refresh_from_db()
         return _job_not_reviewable(request, job)
+    if job.status == JobStatus.DISCARDED:  # every suggestion was deleted: saving nothing is a discard
+        message = f"Nothing was kept, so the suggestions for {job.story.key} were discarded."
+        return _small_action_response(request, job, message, "info")
     return _saved_response(request, job, saved)
 
 
@@ -244,7 +269,7 @@ def _saved_response(request, job, saved) -> HttpResponse:
 
 @require_POST
 def discard(request: HttpRequest, job_id) -> HttpResponse:
-    job = get_object_or_404(GenerationJob.objects.select_related("story"), pk=job_id)
+    job = _job_for_editing(request, job_id)
     changed = jobs.discard_job(job)
     message = f"Discarded the suggestions for {job.story.key}." if changed else "Nothing to discard."
     return _small_action_response(request, job, message, "info" if changed else "warning")
@@ -252,7 +277,7 @@ def discard(request: HttpRequest, job_id) -> HttpResponse:
 
 @require_POST
 def cancel(request: HttpRequest, job_id) -> HttpResponse:
-    job = get_object_or_404(GenerationJob.objects.select_related("story"), pk=job_id)
+    job = _job_for_editing(request, job_id)
     changed = jobs.cancel_job(job)
     message = (
         f"Cancelled generation for {job.story.key}." if changed else f"{job.story.key}: the job had already ended."

@@ -7,7 +7,7 @@ from django import forms
 from django.db import transaction
 from django.forms.models import BaseInlineFormSet, inlineformset_factory
 
-from stories import gherkin
+from stories import gherkin, permissions
 from stories.keys import normalise_key
 from stories.models import Scenario, TestCase, UserStory
 
@@ -93,8 +93,10 @@ class StoryForm(forms.ModelForm):
         widgets = {"description": forms.Textarea(attrs={"rows": 4})}
         labels = {"external_url": "External link"}
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
+        # Only projects the user may add stories to (a story cannot be moved into a project the user only reads).
+        self.fields["project"].queryset = permissions.editable_projects(user)
         self.fields["project"].empty_label = "— no project —"
 
     def clean_key(self) -> str:

@@ -4,10 +4,11 @@ JavaScript (POST, redirect, django message)."""
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.text import slugify
@@ -15,8 +16,9 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
 from generation.badges import attach_badges
+from stories import permissions
 from stories.forms import StoryForm, TestCaseForm, save_test_case, scenario_formset
-from stories.models import Project, Scenario, TestCase, UserStory
+from stories.models import Scenario, TestCase, UserStory
 from stories.toasts import toast_trigger
 
 STORIES_PER_PAGE = 50
@@ -47,8 +49,9 @@ def story_list(request: HttpRequest) -> HttpResponse:
         "project": request.GET.get("project", "").strip(),
         "has_tests": request.GET.get("has_tests", ""),
     }
+    visible_stories = permissions.stories_visible_to(request.user)
     stories = (
-        UserStory.objects.select_related("project")
+        visible_stories.select_related("project")
         .with_test_case_count()
         .search(filters["q"])
         .natural_order(by_project=True)
@@ -65,7 +68,9 @@ def story_list(request: HttpRequest) -> HttpResponse:
         "filters": filters,
         "filtered": any(filters.values()),
         # Tells "no stories yet" apart from "nothing matches"; only asked when the page is empty.
-        "any_stories": bool(page.object_list) or UserStory.objects.exists(),
+        "any_stories": bool(page.object_list) or visible_stories.exists(),
+        # Editors of any project may add stories (to their projects, or without a project).
+        "can_create": permissions.can_edit(request.user, None),
     }
     template = "stories/list.html#story-results" if _is_fragment_request(request) else "stories/list.html"
     response = render(request, template, context)
@@ -76,20 +81,25 @@ def story_list(request: HttpRequest) -> HttpResponse:
 @require_GET
 def story_detail(request: HttpRequest, key: str) -> HttpResponse:
     test_cases = TestCase.objects.prefetch_related("scenarios").order_by("id")
-    story = get_object_or_404(
+    story = permissions.get_visible_or_404(
         UserStory.objects.select_related("project").prefetch_related(Prefetch("test_cases", queryset=test_cases)),
+        request.user,
         key=key,
     )
     story.test_case_count = len(story.test_cases.all())  # prefetched: the badge needs no count query
     attach_badges([story])
-    return render(request, "stories/detail.html", {"story": story})
+    context = {"story": story, "can_edit": permissions.can_edit(request.user, story)}
+    return render(request, "stories/detail.html", context)
 
 
 @require_http_methods(["GET", "POST"])
 def create_story(request: HttpRequest) -> HttpResponse:
+    if not permissions.can_edit(request.user, None):  # i.e. an editor of no project at all
+        raise PermissionDenied("Only editors of a project can create stories; ask a project owner for access.")
     # Preselect the project the user was browsing (?project=KEY).
-    project = Project.objects.filter(key=request.GET["project"]).first() if request.GET.get("project") else None
-    form = StoryForm(_posted(request), initial={"project": project})
+    key = request.GET.get("project", "")
+    project = permissions.editable_projects(request.user).filter(key=key).first() if key else None
+    form = StoryForm(_posted(request), initial={"project": project}, user=request.user)
     if request.method == "POST" and form.is_valid():
         story = form.save()
         return _done(request, f"Story {story.key} created.", story.get_absolute_url(), form.key_warning())
@@ -98,8 +108,8 @@ def create_story(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def edit_story(request: HttpRequest, key: str) -> HttpResponse:
-    story = get_object_or_404(UserStory, key=key)
-    form = StoryForm(_posted(request), instance=story)
+    story = permissions.get_editable_or_403(UserStory.objects.select_related("project"), request.user, key=key)
+    form = StoryForm(_posted(request), instance=story, user=request.user)
     if request.method == "POST" and form.is_valid():
         story = form.save()
         return _done(request, f"Story {story.key} saved.", story.get_absolute_url(), form.key_warning())
@@ -108,7 +118,7 @@ def edit_story(request: HttpRequest, key: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def delete_story(request: HttpRequest, key: str) -> HttpResponse:
-    story = get_object_or_404(UserStory.objects.with_test_case_count(), key=key)
+    story = permissions.get_editable_or_403(UserStory.objects.with_test_case_count(), request.user, key=key)
     if request.method == "POST":
         story.delete()
         return _done(request, f"Story {key} deleted.", reverse("stories:list"))
@@ -124,20 +134,20 @@ def delete_story(request: HttpRequest, key: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def create_test_case(request: HttpRequest, key: str) -> HttpResponse:
-    story = get_object_or_404(UserStory, key=key)
+    story = permissions.get_editable_or_403(UserStory, request.user, key=key)
     test_case = TestCase(story=story, author=request.user)
     return _test_case_form(request, test_case, created=True)
 
 
 @require_http_methods(["GET", "POST"])
 def edit_test_case(request: HttpRequest, pk: int) -> HttpResponse:
-    test_case = get_object_or_404(TestCase.objects.select_related("story"), pk=pk)
+    test_case = permissions.get_editable_or_403(TestCase.objects.select_related("story"), request.user, pk=pk)
     return _test_case_form(request, test_case, created=False)
 
 
 @require_http_methods(["GET", "POST"])
 def delete_test_case(request: HttpRequest, pk: int) -> HttpResponse:
-    test_case = get_object_or_404(TestCase.objects.select_related("story"), pk=pk)
+    test_case = permissions.get_editable_or_403(TestCase.objects.select_related("story"), request.user, pk=pk)
     story_url = test_case.story.get_absolute_url()
     if request.method == "GET":
         return render(
@@ -157,10 +167,11 @@ def delete_test_case(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_GET
 def download_feature(request: HttpRequest, pk: int) -> HttpResponse:
-    test_case = get_object_or_404(
+    test_case = permissions.get_visible_or_404(
         TestCase.objects.select_related("story").prefetch_related(
             Prefetch("scenarios", queryset=Scenario.objects.order_by("position", "id"))
         ),
+        request.user,
         pk=pk,
     )
     filename = f"{slugify(test_case.story.key)}-{slugify(test_case.title)[:60] or test_case.pk}.feature"

@@ -2,6 +2,8 @@
 # because pytest-django imports the settings before any conftest runs.
 import pytest
 
+from stories import permissions
+from stories.models import Role
 from tests import factories
 
 
@@ -36,8 +38,11 @@ def admin_user_logged_in(client, db):
 
 
 @pytest.fixture
-def project(db):
-    return factories.make_project(key="SHOP", name="Web shop")
+def project(db, user):
+    """The SHOP project, with the signed-in lead (`user`, `client_logged_in`) as one of its editors."""
+    project = factories.make_project(key="SHOP", name="Web shop")
+    permissions.grant(user, project, Role.EDITOR)
+    return project
 
 
 @pytest.fixture

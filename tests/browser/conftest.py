@@ -21,8 +21,11 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db.models.signals import post_save
 from django.test import Client
 
+from stories import permissions
+from stories.models import Project, Role
 from tests import factories
 from tests.services import ROOT, django_env, free_port, wait_for_port
 
@@ -188,7 +191,16 @@ def browser(_playwright):
 
 @pytest.fixture
 def browser_user(transactional_db):
-    return factories.make_user("browser-lead")
+    """The QA lead driving the browser: an editor of every project the test creates (stories.permissions)."""
+    lead = factories.make_user("browser-lead")
+
+    def join(sender, instance, created, **kwargs):
+        if created:
+            permissions.grant(lead, instance, Role.EDITOR)
+
+    post_save.connect(join, sender=Project, weak=False, dispatch_uid="browser-lead-joins-projects")
+    yield lead
+    post_save.disconnect(sender=Project, dispatch_uid="browser-lead-joins-projects")
 
 
 def _new_page(browser, asgi_server, request, cookies=()):

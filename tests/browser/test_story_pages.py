@@ -35,6 +35,7 @@ def test_search_as_you_type_filters_the_table_without_reloading(logged_in_page):
 
 def test_story_form_shows_errors_inline_then_saves_with_a_toast(logged_in_page):
     page = logged_in_page
+    factories.make_project(key="SHOP", name="Web shop")  # the lead edits it: they may add stories
     page.goto("/stories/new/")
     page.evaluate("window.notReloaded = true")
     page.get_by_label("Key").fill("SHOP-77")

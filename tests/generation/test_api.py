@@ -70,7 +70,7 @@ def test_a_body_that_is_not_json_is_a_400(client_logged_in, story):
     assert "not valid JSON" in response.json()["error"]
 
 
-def test_a_story_without_a_project_is_refused(client_logged_in, db):
+def test_a_story_without_a_project_is_refused(client_logged_in, project):
     from tests.factories import make_story
 
     make_story(project=None, key="LOOSE-2")

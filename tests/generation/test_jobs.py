@@ -322,3 +322,14 @@ def test_a_failed_batch_is_not_checkpointed_so_the_next_run_asks_it_again(transa
     failed = BatchResult(index=0, suggestions=[], attempts=4, retries=3, seconds=1.0, dropped_invalid=0, error="500")
     run.on_batch_done(failed, 1, 2)
     assert not BatchCheckpoint.objects.filter(job=job).exists()
+
+
+def test_saving_with_nothing_kept_is_a_discard(story):
+    job = make_ready_job(story)
+    edits = [{"id": s.pk, "delete": True} for s in job.suggestions.all()]
+    assert jobs.save_suggestions(job, edits) == []
+    assert job.status == JobStatus.DISCARDED
+    assert job.phase == "Discarded: nothing was kept"
+    assert not SuggestedTestCase.objects.exists()
+    with pytest.raises(jobs.JobStateError):  # and it stays discarded: a second save does not "save" it
+        jobs.save_suggestions(job)

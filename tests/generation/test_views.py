@@ -175,7 +175,7 @@ def test_queue_refuses_an_unsafe_next_url(client_logged_in, story, django_captur
     assert response["Location"] == reverse("stories:list")
 
 
-def test_story_without_project_gets_an_error_toast_and_no_badge(client_logged_in, db):
+def test_story_without_project_gets_an_error_toast_and_no_badge(client_logged_in, project):
     loose = factories.make_story(project=None, key="LOOSE-1")
     response = client_logged_in.post(
         reverse("generation:queue"), {"stories": loose.key, "test_types": "UI"}, headers=HTMX
@@ -351,6 +351,20 @@ def test_save_of_a_running_job_saves_nothing(client_logged_in, story):
     assert response["HX-Reswap"] == "none"
     assert toasts(response)[0]["level"] == "warning"
     assert not TestCase.objects.exists()
+
+
+def test_saving_with_every_suggestion_deleted_discards_the_job(client_logged_in, story):
+    job = ready_job(story, suggestions=2)
+    review = client_logged_in.get(reverse("generation:review", args=[job.pk]), headers=HTMX).content.decode()
+    assert "Saving with every test case deleted discards the suggestions." in review
+    response = client_logged_in.post(reverse("generation:save", args=[job.pk]), {"keep": []}, headers=HTMX)
+    job.refresh_from_db()
+    assert job.status == JobStatus.DISCARDED  # never "saved with 0 test cases"
+    assert not job.suggestions.exists() and not TestCase.objects.exists()
+    assert toasts(response) == [
+        {"level": "info", "message": "Nothing was kept, so the suggestions for SHOP-12 were discarded."}
+    ]
+    assert response["HX-Trigger-After-Swap"] == "close-dialog"
 
 
 # --- Discard and cancel -----------------------------------------------------------------------------------------

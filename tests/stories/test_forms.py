@@ -56,18 +56,18 @@ GOOD_STEPS = "Given a shopper on a product page\nWhen they save the item\nThen t
 
 
 def test_story_form_turns_text_into_lists(db):
-    form = StoryForm(_story_data())
+    form = StoryForm(_story_data(), user=factories.make_user(is_superuser=True))
     assert form.is_valid(), form.errors
     story = form.save()
     assert story.acceptance_criteria == ["Items can be saved", "The list survives a logout"]
     assert story.labels == ["wishlist", "account"]
-    edit = StoryForm(instance=story)
+    edit = StoryForm(instance=story, user=factories.make_user(is_superuser=True))
     assert "Items can be saved\nThe list survives a logout" in str(edit["acceptance_criteria"])
     assert 'value="wishlist, account"' in str(edit["labels"])
 
 
 def test_story_keys_that_would_shadow_pages_are_refused(db):
-    form = StoryForm(_story_data(key="new"))
+    form = StoryForm(_story_data(key="new"), user=factories.make_user(is_superuser=True))
     assert not form.is_valid()
     assert "reserved" in form.errors["key"][0]
 
@@ -107,7 +107,7 @@ def test_plain_post_creates_a_story_and_redirects_with_a_message(client_logged_i
     assert "Story SHOP-99 created." in page
 
 
-def test_htmx_post_creates_a_story_and_answers_with_hx_redirect(client_logged_in, db):
+def test_htmx_post_creates_a_story_and_answers_with_hx_redirect(client_logged_in, project):
     response = client_logged_in.post(reverse("stories:create_story"), _story_data(), headers=HTMX)
     assert response.status_code == 200
     assert response["HX-Redirect"] == reverse("stories:detail", args=["SHOP-99"])
@@ -128,7 +128,7 @@ def test_htmx_invalid_story_re_renders_the_form_fragment_with_inline_errors(clie
     assert UserStory.objects.count() == 1
 
 
-def test_plain_invalid_story_shows_the_whole_page_with_errors(client_logged_in, db):
+def test_plain_invalid_story_shows_the_whole_page_with_errors(client_logged_in, project):
     response = client_logged_in.post(reverse("stories:create_story"), _story_data(key="bad key!"))
     assert response.status_code == 200
     html = response.content.decode()

@@ -3,7 +3,8 @@
 import pytest
 from django.urls import reverse
 
-from stories.models import Project, UserStory
+from stories import permissions
+from stories.models import Project, Role, UserStory
 from tests import factories
 
 
@@ -140,8 +141,9 @@ def test_search_by_key_or_title(client_logged_in, project):
     assert "Pay with a card" in page and "Track a parcel" not in page
 
 
-def test_filter_by_project_and_by_test_cases(client_logged_in, project):
+def test_filter_by_project_and_by_test_cases(client_logged_in, user, project):
     other = factories.make_project(key="BANK", name="Bank")
+    permissions.grant(user, other, Role.VIEWER)
     tested = factories.make_story(project=project, title="Tested story")
     factories.make_test_case(story=tested)
     factories.make_story(project=project, title="Untested story")
@@ -158,12 +160,14 @@ def test_filter_by_project_and_by_test_cases(client_logged_in, project):
     assert titles(project="SHOP", has_tests="no") == {"Untested story"}
 
 
-def test_one_project_control_the_filter_marks_the_chosen_one(client_logged_in, project):
-    factories.make_project(key="BANK", name="Bank")
+def test_one_project_control_the_filter_marks_the_chosen_one(client_logged_in, user, project):
+    permissions.grant(user, factories.make_project(key="BANK", name="Bank"), Role.VIEWER)
+    factories.make_project(key="SECRET", name="Not a member")
     page = client_logged_in.get(reverse("stories:list"), {"project": "SHOP"}).content.decode()
     assert page.count('name="project"') == 1  # no second switcher in the header
     assert '<option value="SHOP" selected>SHOP</option>' in page
     assert '<option value="BANK">BANK</option>' in page
+    assert "SECRET" not in page
 
 
 def test_htmx_search_answers_with_the_results_fragment(client_logged_in, project):
@@ -210,6 +214,14 @@ def test_empty_state_tells_a_new_user_what_to_do(client_logged_in):
     assert "No stories yet." in page
     assert "python manage.py import_stories docs/samples/stories.csv" in page
     assert "python manage.py demo" in page
+    # Not on any project yet: nothing to create stories in, so no link to a form that would refuse them.
+    assert f'href="{reverse("stories:create_story")}"' not in page
+    assert "ask a project owner to add you" in page
+
+
+def test_empty_state_offers_an_editor_to_create_a_story(client_logged_in, project):
+    page = client_logged_in.get(reverse("stories:list")).content.decode()
+    assert "No stories yet." in page
     assert f'href="{reverse("stories:create_story")}"' in page
 
 
@@ -221,18 +233,21 @@ def test_empty_filter_result_offers_to_clear_the_filters(client_logged_in, story
 
 
 @pytest.mark.parametrize("stories", [10, 200])
-def test_stories_page_runs_a_fixed_number_of_queries(client_logged_in, django_assert_max_num_queries, stories):
+def test_stories_page_runs_a_fixed_number_of_queries(client_logged_in, user, django_assert_max_num_queries, stories):
     projects = [factories.make_project(key=f"Q{n}") for n in range(3)]
+    for project in projects:
+        permissions.grant(user, project, Role.VIEWER)
     UserStory.objects.bulk_create(
         UserStory(project=projects[n % 3], key=f"Q-{n}", title=f"Story {n}") for n in range(stories)
     )
     for story in UserStory.objects.all()[:20]:
         factories.make_test_case(story=story)
-    # session + user + count + page + projects for the switcher + the latest generation job of each row
-    with django_assert_max_num_queries(6):
+    # session + user + the user's roles + count + page + projects for the switcher + the latest job of each row
+    with django_assert_max_num_queries(7):
         response = client_logged_in.get(reverse("stories:list"))
     assert response.status_code == 200
-    with django_assert_max_num_queries(6):
+    assert response.content.decode().count('class="story-row"') == min(stories, 50)
+    with django_assert_max_num_queries(7):
         client_logged_in.get(reverse("stories:list"), {"q": "Story", "has_tests": "yes", "project": "Q1"})
 
 
@@ -269,7 +284,7 @@ def test_story_detail_shows_everything_about_the_story(client_logged_in, project
 def test_story_detail_runs_few_queries(client_logged_in, story, django_assert_max_num_queries):
     for _ in range(5):
         factories.make_test_case(story=story, scenarios=3)
-    with django_assert_max_num_queries(7):
+    with django_assert_max_num_queries(8):  # 7 + the user's roles
         client_logged_in.get(story.get_absolute_url())
 
 

@@ -11,16 +11,6 @@ from tests import factories
 
 
 @pytest.fixture
-def shop(db):
-    return factories.make_project(key="SHOP", name="Web shop")
-
-
-@pytest.fixture
-def bank(db):
-    return factories.make_project(key="BANK", name="Bank")
-
-
-@pytest.fixture
 def content(shop, bank):
     """A story, test case, scenario, job and suggestion in SHOP; one story in BANK; one story without a project."""
     story = factories.make_story(project=shop, key="SHOP-1")
