@@ -1,7 +1,9 @@
-"""Forms for stories and test cases. JSON list fields are edited as plain text: one criterion a line, labels and
-tags separated by commas."""
+"""Forms for stories and test cases. JSON list fields are edited as plain text: criteria a blank line apart, labels
+and tags separated by commas."""
 
 from __future__ import annotations
+
+import re
 
 from django import forms
 from django.db import transaction
@@ -9,7 +11,7 @@ from django.forms.models import BaseInlineFormSet, inlineformset_factory
 
 from stories import gherkin, permissions
 from stories.keys import normalise_key
-from stories.models import Scenario, TestCase, UserStory
+from stories.models import Scenario, TestCase, UserStory, normalise_criterion
 
 # Paths under /stories/ that a story key would shadow.
 RESERVED_STORY_KEYS = {"new", "test-cases"}
@@ -22,21 +24,29 @@ class _ListField(forms.CharField):
         return self.to_python(initial if initial is not None else "") != self.to_python(data)
 
 
-class LinesField(_ListField):
-    """A list of texts edited in a textarea, one item a line; blank lines are dropped."""
+class CriteriaField(_ListField):
+    """Acceptance criteria edited in one textarea, a blank line between criteria.
 
-    widget = forms.Textarea(attrs={"rows": 5})
+    A criterion may span several lines (a Given/When/Then block is one criterion), so a line break alone cannot
+    separate criteria: the form shows them apart by a blank line and reads them back the same way, and a save that
+    touches nothing leaves the list exactly as it was.
+    """
+
+    widget = forms.Textarea(attrs={"rows": 8})
+    _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 
     def prepare_value(self, value):
         if isinstance(value, list | tuple):
-            return "\n".join(str(v) for v in value)
+            return "\n\n".join(normalise_criterion(str(v)) for v in value)
         return value
 
     def to_python(self, value) -> list[str]:
         if isinstance(value, list):
-            return [str(v).strip() for v in value if str(v).strip()]
-        text = super().to_python(value) or ""
-        return [line.strip() for line in text.splitlines() if line.strip()]
+            items = [str(v) for v in value]
+        else:
+            text = (super().to_python(value) or "").replace("\r\n", "\n").replace("\r", "\n")
+            items = self._BLANK_LINE.split(text)
+        return [item for item in (normalise_criterion(i) for i in items) if item]
 
 
 class CommaSeparatedField(_ListField):
@@ -74,7 +84,10 @@ class TagsField(_ListField):
 
 
 class StoryForm(forms.ModelForm):
-    acceptance_criteria = LinesField(required=False, help_text="One criterion per line, in order.")
+    acceptance_criteria = CriteriaField(
+        required=False,
+        help_text="A blank line between criteria; one criterion may span several lines (Given / When / Then).",
+    )
     labels = CommaSeparatedField(required=False, help_text="Separated by commas, e.g. checkout, mobile.")
 
     class Meta:

@@ -26,6 +26,12 @@ story_key_validator = RegexValidator(
 )
 
 
+def normalise_criterion(text: str) -> str:
+    """One acceptance criterion as stored: its lines without trailing spaces and with no blank line between them
+    (the story form separates criteria by a blank line)."""
+    return "\n".join(line.rstrip() for line in text.strip().splitlines() if line.strip())
+
+
 class Priority(models.TextChoices):
     HIGHEST = "highest", "Highest"
     HIGH = "high", "High"
@@ -225,7 +231,7 @@ class UserStory(models.Model):
             isinstance(c, str) for c in self.acceptance_criteria
         ):
             raise ValidationError({"acceptance_criteria": "Acceptance criteria must be a list of texts."})
-        self.acceptance_criteria = [c.strip() for c in self.acceptance_criteria if c.strip()]
+        self.acceptance_criteria = [c for c in map(normalise_criterion, self.acceptance_criteria) if c]
         if not isinstance(self.labels, list):
             raise ValidationError({"labels": "Labels must be a list."})
 

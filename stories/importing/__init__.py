@@ -35,7 +35,7 @@ from stories.importing.formats import FORMAT_CHOICES, Format, map_priority, map_
 from stories.importing.reading import ImportFailed, RawRow, json_type, read_rows
 from stories.importing.text import split_criteria
 from stories.keys import normalise_key
-from stories.models import Project, UserStory, project_key_validator
+from stories.models import Project, UserStory, normalise_criterion, project_key_validator
 
 __all__ = ["FORMATS", "ImportFailed", "ImportSummary", "import_stories", "split_criteria"]
 
@@ -138,7 +138,7 @@ def _text_list(row: RawRow, field_name: str, split: Callable[[str], list[str]]) 
             if not isinstance(item, str):
                 raise _RowProblem(field_name, f"every item must be text, found {json_type(item)}")
             # A list from the CSV (Jira's repeated Labels columns) may still hold several labels in one cell.
-            result.extend(split(item) if field_name == "labels" else [item.replace("\r\n", "\n").strip()])
+            result.extend(split(item) if field_name == "labels" else [normalise_criterion(item)])
         return [item for item in result if item]
     raise _RowProblem(field_name, f"must be a list of texts or one text, got {json_type(value)}")
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 from bs4 import BeautifulSoup, NavigableString, Tag
 
+from stories.models import normalise_criterion
+
 MARKUPS = ("jira", "html", "markdown")
 
 # --- Plain criteria (cells without markup, and each paragraph of marked-up text) ------------------------------------
@@ -130,7 +132,7 @@ def criteria(parts: list[Block]) -> list[str]:
             items.append(block.text)
         else:
             items.extend(split_criteria(block.text))
-    return [item.strip() for item in items if item.strip()]
+    return [item for item in map(normalise_criterion, items) if item]
 
 
 def split_sections(parts: list[Block]) -> tuple[list[Block], list[Block]]:

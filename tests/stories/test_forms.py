@@ -62,8 +62,41 @@ def test_story_form_turns_text_into_lists(db):
     assert story.acceptance_criteria == ["Items can be saved", "The list survives a logout"]
     assert story.labels == ["wishlist", "account"]
     edit = StoryForm(instance=story, user=factories.make_user(is_superuser=True))
-    assert "Items can be saved\nThe list survives a logout" in str(edit["acceptance_criteria"])
+    assert "Items can be saved
+
+The list survives a logout" in str(edit["acceptance_criteria"])
     assert 'value="wishlist, account"' in str(edit["labels"])
+
+
+GWT_CRITERIA = [
+    "Given a shopper with two items in the cart\nWhen they open the cart\nThen both items are listed",
+    "The total includes VAT",
+    "Given an empty cart\nWhen the shopper opens it\nThen it says the cart is empty\nAnd it offers the catalogue",
+]
+
+
+def test_saving_a_story_without_touching_multi_line_criteria_keeps_them_exactly(client_logged_in, project):
+    story = factories.make_story(project=project, key="SHOP-40", acceptance_criteria=GWT_CRITERIA)
+    url = reverse("stories:edit_story", args=[story.key])
+    form = client_logged_in.get(url).context["form"]
+    # Post back exactly what the page shows (BoundField.value() is the text in each input), changing only the title.
+    data = {name: form[name].value() for name in form.fields} | {"title": "Renamed"}
+    assert data["acceptance_criteria"] in client_logged_in.get(url).content.decode()
+    assert client_logged_in.post(url, data).status_code == 302
+    story.refresh_from_db()
+    assert story.title == "Renamed"
+    assert story.acceptance_criteria == GWT_CRITERIA
+    assert not StoryForm(data, instance=story, user=factories.make_user(is_superuser=True)).has_changed()
+
+
+def test_a_new_story_takes_multi_line_criteria_a_blank_line_apart(db):
+    typed = "Given a cart\r\nWhen I pay  \r\nThen I get a receipt\r\n\r\n\r\n   \r\nThe receipt is emailed\r\n"
+    form = StoryForm(_story_data(acceptance_criteria=typed), user=factories.make_user(is_superuser=True))
+    assert form.is_valid(), form.errors
+    assert form.save().acceptance_criteria == [
+        "Given a cart\nWhen I pay\nThen I get a receipt",
+        "The receipt is emailed",
+    ]
 
 
 def test_story_keys_that_would_shadow_pages_are_refused(db):

@@ -279,6 +279,14 @@ def test_story_detail_shows_everything_about_the_story(client_logged_in, project
     assert '<b class="kw">Then</b> the cart shows 1 item' in page
     assert page.count('<pre class="gherkin">') == 2
     assert f'href="{reverse("stories:download_feature", args=[test_case.pk])}"' in page
+    assert "<dt>Type</dt>" not in page and "(tracker:" not in page
+
+
+def test_story_detail_shows_the_trackers_type_and_status_when_imported(client_logged_in, project):
+    story = factories.make_story(project=project, issue_type="Bug", status="todo", tracker_status="Waiting for customer")
+    page = client_logged_in.get(story.get_absolute_url()).content.decode()
+    assert "<dt>Type</dt><dd>Bug</dd>" in page
+    assert 'To do <span class="muted">(tracker: Waiting for customer)</span>' in page
 
 
 def test_story_detail_runs_few_queries(client_logged_in, story, django_assert_max_num_queries):
