@@ -46,7 +46,7 @@ def test_story_form_shows_errors_inline_then_saves_with_a_toast(logged_in_page):
     screenshot(page, "story-form-inline-error")
 
     page.get_by_label("Title").fill("Keep a wish list")
-    page.get_by_label("Acceptance criteria").fill("Items can be saved\nThe list survives a logout")
+    page.get_by_label("Acceptance criteria").fill("Items can be saved\n\nThe list survives a logout")
     page.get_by_role("button", name="Create story").click()
 
     expect(page).to_have_url(re.compile(r"/stories/SHOP-77/$"))
