@@ -62,9 +62,7 @@ def test_story_form_turns_text_into_lists(db):
     assert story.acceptance_criteria == ["Items can be saved", "The list survives a logout"]
     assert story.labels == ["wishlist", "account"]
     edit = StoryForm(instance=story, user=factories.make_user(is_superuser=True))
-    assert "Items can be saved
-
-The list survives a logout" in str(edit["acceptance_criteria"])
+    assert "Items can be saved\n\nThe list survives a logout" in str(edit["acceptance_criteria"])
     assert 'value="wishlist, account"' in str(edit["labels"])
 
 

@@ -283,7 +283,9 @@ def test_story_detail_shows_everything_about_the_story(client_logged_in, project
 
 
 def test_story_detail_shows_the_trackers_type_and_status_when_imported(client_logged_in, project):
-    story = factories.make_story(project=project, issue_type="Bug", status="todo", tracker_status="Waiting for customer")
+    story = factories.make_story(
+        project=project, issue_type="Bug", status="todo", tracker_status="Waiting for customer"
+    )
     page = client_logged_in.get(story.get_absolute_url()).content.decode()
     assert "<dt>Type</dt><dd>Bug</dd>" in page
     assert 'To do <span class="muted">(tracker: Waiting for customer)</span>' in page
