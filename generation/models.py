@@ -154,3 +154,24 @@ class SuggestedTestCase(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class RateLimitCall(models.Model):
+    """A model call counted by the cluster-wide rate limiter (generation.ratelimit's database store)."""
+
+    id = models.CharField(primary_key=True, max_length=32)
+    started = models.FloatField(db_index=True, help_text="when it was granted (Unix time)")
+    tokens = models.PositiveIntegerField(default=0, help_text="estimated, then what Gemini reported")
+    busy_until = models.FloatField(null=True, blank=True, help_text="its concurrency slot, while in flight")
+
+    def __str__(self) -> str:
+        return f"call {self.id} ({self.tokens} tokens)"
+
+
+class RateLimitState(models.Model):
+    """The limiter's one row: the lock every exchange takes, and the pause a 429 asked for."""
+
+    paused_until = models.FloatField(default=0.0)
+
+    def __str__(self) -> str:
+        return f"rate limiter (paused until {self.paused_until:.0f})"

@@ -139,7 +139,13 @@ GEMINI_MODEL = os.environ.get("GEMINI_MODEL", "gemini-2.5-flash")
 GEMINI_BASE_URL = os.environ.get("GEMINI_BASE_URL", "")
 QAFORGE_GENERATOR = os.environ.get("QAFORGE_GENERATOR", "auto")  # auto | offline | gemini
 QAFORGE_BATCH_SIZE = env_int("QAFORGE_BATCH_SIZE", 15)
-QAFORGE_LLM_CONCURRENCY = env_int("QAFORGE_LLM_CONCURRENCY", 16)
+# Cluster-wide limits on model calls (every worker on every machine together; 0 = none), see generation.ratelimit.
+# Defaults fit Gemini 2.5 Flash's paid tier 1 (1,000 requests and 1,000,000 tokens a minute): set your quota.
+QAFORGE_LLM_RPM = env_int("QAFORGE_LLM_RPM", 1000)
+QAFORGE_LLM_TPM = env_int("QAFORGE_LLM_TPM", 1_000_000)
+QAFORGE_LLM_CONCURRENCY = env_int("QAFORGE_LLM_CONCURRENCY", 400)
+QAFORGE_LLM_RATE_WINDOW_SECONDS = float(os.environ.get("QAFORGE_LLM_RATE_WINDOW_SECONDS") or 60)
+QAFORGE_LLM_LIMITER = os.environ.get("QAFORGE_LLM_LIMITER", "auto")  # auto (Redis if REDIS_URL, else DB) | memory
 QAFORGE_LLM_TIMEOUT_SECONDS = float(os.environ.get("QAFORGE_LLM_TIMEOUT_SECONDS") or 90)
 QAFORGE_LLM_MAX_ATTEMPTS = env_int("QAFORGE_LLM_MAX_ATTEMPTS", 4)
 QAFORGE_RETRY_BASE_SECONDS = float(os.environ.get("QAFORGE_RETRY_BASE_SECONDS") or 1.0)

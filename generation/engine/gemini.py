@@ -32,7 +32,7 @@ from google.genai import types
 
 from generation.engine.data import PRIORITIES, TEST_TYPES, BatchResult, SuggestedScenario, Suggestion
 from generation.engine.failures import FAILURE_RANK, redact  # noqa: F401 (FAILURE_RANK re-exported)
-from generation.engine.limiter import LIMITER
+from generation.engine.limiter import LIMITER, LimiterUnavailable, stamp_send
 from generation.engine.planning import Batch, Plan
 from generation.engine.prompts import SYSTEM_INSTRUCTION, BatchOut, batch_prompt, followup_prompt
 from generation.engine.shortfall import batch_problems, drop_reason, fold_in, missing_cases
@@ -67,6 +67,8 @@ try:  # a connection dropped mid-exchange can surface from the transport's strea
 except ImportError:  # pragma: no cover
     _STREAM_ERRORS = ()
 
+SCHEMA_TOKENS = 300  # the response schema sent with every call
+OUTPUT_TOKENS_PER_SCENARIO = 150  # a scenario with its share of the test case's title and objective
 MAX_RETRY_DELAY_SECONDS = 60.0  # a 429 asking for longer than this fails instead of parking a worker
 _BLOCKED_FINISH = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "LANGUAGE", "OTHER"}
 
@@ -77,7 +79,6 @@ class GeminiConfig:
     model: str
     base_url: str
     timeout_seconds: float
-    concurrency: int
     max_attempts: int
     retry_base_seconds: float
     retry_max_seconds: float
@@ -124,7 +125,8 @@ def make_client(config: GeminiConfig) -> genai.Client:
         retry_options=types.HttpRetryOptions(attempts=1),
         base_url=config.base_url or None,
         client_args={"verify": context},
-        async_client_args={"verify": context, "ssl": context},  # "ssl" is where the SDK looks for websockets
+        # "ssl" is where the SDK looks for websockets; the hook tells the rate limiter when a request really leaves.
+        async_client_args={"verify": context, "ssl": context, "event_hooks": {"request": [stamp_send]}},
     )
     return genai.Client(api_key=config.api_key, http_options=options)
 
@@ -301,7 +303,21 @@ def _record(result: BatchResult, usage: dict[str, int], model_version: str | Non
         result.model_version = model_version
 
 
-async def _attempt(client: genai.Client, config: GeminiConfig, prompt: str, result: BatchResult) -> BatchOut:
+def _pause_cluster_if_asked(failure: Failure) -> None:
+    """The quota is the cluster's: a 429's retry delay holds back every call of every worker, not just this one."""
+    if failure.kind == "rate" and failure.retry_after and failure.retry_after <= MAX_RETRY_DELAY_SECONDS:
+        LIMITER.pause(failure.retry_after)
+
+
+def estimate_tokens(prompt: str, scenarios: int) -> int:
+    """Tokens one call will likely use (about 4 characters a token in, a budget per scenario out), for the
+    tokens-per-minute limit before the real count is known."""
+    return (len(SYSTEM_INSTRUCTION) + len(prompt)) // 4 + SCHEMA_TOKENS + OUTPUT_TOKENS_PER_SCENARIO * max(1, scenarios)
+
+
+async def _attempt(
+    client: genai.Client, config: GeminiConfig, prompt: str, result: BatchResult, scenarios: int = 15
+) -> BatchOut:
     """One call; its token usage and reported model version are added to `result` whether or not it parses."""
     generation_config = types.GenerateContentConfig(
         system_instruction=SYSTEM_INSTRUCTION,
@@ -311,12 +327,20 @@ async def _attempt(client: genai.Client, config: GeminiConfig, prompt: str, resu
         thinking_config=_thinking(config.model),
     )
     try:
-        async with LIMITER.slot(config.concurrency):
-            # The SDK timeout covers each read; this one bounds the whole call, however the bytes trickle in.
-            async with asyncio.timeout(config.timeout_seconds):
-                response = await client.aio.models.generate_content(
-                    model=config.model, contents=prompt, config=generation_config
-                )
+        # Counted against the cluster-wide limits with an estimate, corrected by the usage Gemini reports.
+        async with LIMITER.slot(estimate_tokens(prompt, scenarios)) as permit:
+            try:
+                # The SDK timeout covers each read; this one bounds the whole call, however the bytes trickle in.
+                async with asyncio.timeout(config.timeout_seconds):
+                    response = await client.aio.models.generate_content(
+                        model=config.model, contents=prompt, config=generation_config
+                    )
+            except genai_errors.APIError as error:
+                _pause_cluster_if_asked(classify_api_error(error, config))  # before this call's slot is freed
+                raise
+            permit.tokens = _usage(response).get("total") or permit.estimate
+    except LimiterUnavailable:
+        raise Failure("rate", "The rate limiter's store (Redis or the database) did not answer", True) from None
     except genai_errors.APIError as error:
         raise classify_api_error(error, config) from None
     except (TimeoutError, *_TIMEOUTS):
@@ -342,7 +366,7 @@ async def run_batch(client: genai.Client, config: GeminiConfig, plan: Plan, batc
     while True:
         attempts += 1
         try:
-            parsed = await _attempt(client, config, prompt, result)
+            parsed = await _attempt(client, config, prompt, result, batch.scenarios)
             suggestions, dropped, problems = suggestions_from(parsed, batch, _known(plan))
             _count_drops(result, dropped)
             if not any(s.scenarios for s in suggestions):
@@ -413,7 +437,7 @@ async def _ask_for_missing(client: genai.Client, config: GeminiConfig, plan: Pla
     written = {s.case_number: [sc.name for sc in s.scenarios] for s in result.suggestions}
     prompt = followup_prompt(plan, batch, missing, written)
     try:
-        parsed = await _attempt(client, config, prompt, result)
+        parsed = await _attempt(client, config, prompt, result, sum(case.scenarios for case in missing))
         extra, dropped, _ = suggestions_from(parsed, Batch(index=batch.index, cases=tuple(missing)), _known(plan))
     except (Failure, pydantic.ValidationError) as error:
         logger.warning("story %s batch %d: follow-up call failed (%s)", plan.snapshot.key, batch.index, error)

@@ -77,7 +77,6 @@ def _gemini_config() -> gemini.GeminiConfig:
         model=settings.GEMINI_MODEL,
         base_url=getattr(settings, "GEMINI_BASE_URL", "") or "",
         timeout_seconds=float(getattr(settings, "QAFORGE_LLM_TIMEOUT_SECONDS", 90) or 90),
-        concurrency=int(getattr(settings, "QAFORGE_LLM_CONCURRENCY", 16) or 16),
         max_attempts=max(1, int(getattr(settings, "QAFORGE_LLM_MAX_ATTEMPTS", 4) or 4)),
         retry_base_seconds=float(getattr(settings, "QAFORGE_RETRY_BASE_SECONDS", 1.0)),
         retry_max_seconds=float(getattr(settings, "QAFORGE_RETRY_MAX_SECONDS", 20.0)),

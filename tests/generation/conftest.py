@@ -2,6 +2,7 @@
 
 import pytest
 
+from generation import ratelimit
 from generation.engine import LIMITER
 from tests.fake_gemini import start_fake_gemini
 
@@ -27,6 +28,10 @@ def fake_gemini(_fake_gemini_server, monkeypatch, settings):
     settings.QAFORGE_LLM_TIMEOUT_SECONDS = 5
     settings.QAFORGE_RETRY_BASE_SECONDS = 0.01
     settings.QAFORGE_RETRY_MAX_SECONDS = 0.05
+    # The engine's own tests count calls in this process (its tests need no database); the database and Redis
+    # stores are tested in test_ratelimit.py and through the real cluster.
+    settings.QAFORGE_LLM_LIMITER = "memory"
+    ratelimit._memory_store.cache_clear()
     LIMITER.reset_stats()
     yield server
     server.reset()
