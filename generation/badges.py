@@ -30,6 +30,32 @@ BADGE_TEMPLATE = "generation/badge.html#story-badge"
 COUNT_STATUSES = (JobStatus.SAVED, JobStatus.DISCARDED, JobStatus.CANCELLED)
 
 
+# What the stories page can filter on: the state a row's badge shows (judged by the story's latest job, as the
+# badge is), or whether the story has saved test cases at all.
+BADGE_FILTERS = {
+    "ready": "Ready to review",
+    "generating": "Generating",
+    "failed": "Failed",
+    "tested": "Has test cases",
+    "untested": "No tests yet",
+}
+
+
+def filter_by_badge(stories: QuerySet[UserStory], state: str) -> QuerySet[UserStory]:
+    """The stories whose badge shows `state` (a key of BADGE_FILTERS), in SQL: one correlated subquery."""
+    if state in ("tested", "untested"):
+        return stories.with_test_cases(state == "tested")
+    latest = GenerationJob.objects.filter(story_id=OuterRef("pk")).order_by("-queued_at", "-pk").values("status")[:1]
+    stories = stories.annotate(latest_job_status=Subquery(latest))
+    if state == "ready":
+        return stories.filter(latest_job_status=JobStatus.READY)
+    if state == "generating":
+        return stories.filter(latest_job_status__in=[JobStatus.QUEUED, JobStatus.RUNNING])
+    if state == "failed":
+        return stories.filter(latest_job_status=JobStatus.FAILED)
+    raise ValueError(f"unknown badge filter {state!r}")
+
+
 def badge_event_name(story_pk: int) -> str:
     """SSE event name for a story's badge; the partial spells the same name in its `sse-swap`."""
     return f"story-{story_pk}"

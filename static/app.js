@@ -144,6 +144,30 @@
     if (first) first.focus();
   }
 
+  // A filter form marked data-url-controls always says what the table shows: after back/forward (htmx restores
+  // an older page from its cache, whose <select>s come back as first rendered) and after a sort header's link,
+  // each control takes its value from the URL. The field being typed in is left alone.
+  function syncUrlControls() {
+    const params = new URLSearchParams(location.search);
+    document.querySelectorAll("form[data-url-controls]").forEach((form) => {
+      for (const control of form.elements) {
+        if (!control.name || control === document.activeElement) continue;
+        const value = params.get(control.name) ?? "";
+        if (control.tagName === "SELECT") {
+          const known = [...control.options].some((option) => option.value === value);
+          control.value = known ? value : control.options[0]?.value ?? "";
+        } else if (control.type !== "submit") {
+          control.value = value;
+        }
+      }
+    });
+  }
+  ["htmx:historyRestore", "htmx:pushedIntoHistory", "htmx:replacedInHistory"].forEach((name) =>
+    document.addEventListener(name, syncUrlControls),
+  );
+  window.addEventListener("popstate", () => setTimeout(syncUrlControls, 0));
+  window.addEventListener("pageshow", syncUrlControls);
+
   document.addEventListener("DOMContentLoaded", () => {
     document.querySelectorAll("#toasts .toast").forEach(adoptToast);
   });

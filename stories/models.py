@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Lower
 from django.urls import reverse
 from django.utils.text import slugify
 
@@ -88,6 +88,29 @@ class UserStoryQuerySet(models.QuerySet):
         if by_project:
             return self.order_by(models.F("project__key").asc(nulls_last=True), *NATURAL_ORDER)
         return self.order_by(*NATURAL_ORDER)
+
+    def sorted_by(self, sort: str, *, by_project: bool = False) -> UserStoryQuerySet:
+        """Sorted by "key" (natural), "title", "priority" (highest first) or "updated" (newest first); a leading
+        "-" reverses. Ties fall back to the natural key order; `by_project` groups by project first."""
+        descending = sort.startswith("-")
+        field = sort.lstrip("-")
+        if field == "key":
+            order = [models.F(name).desc() if descending else models.F(name).asc() for name in NATURAL_ORDER]
+        else:
+            expression = {
+                "title": Lower("title"),
+                "priority": models.Case(
+                    *(models.When(priority=value, then=rank) for rank, value in enumerate(Priority.values)),
+                    default=len(Priority.values),
+                ),
+                "updated": models.F("updated_at"),
+            }[field]
+            # Updated reads newest first, the others A→Z / highest first; "-" turns each around.
+            descending = descending != (field == "updated")
+            order = [expression.desc() if descending else expression.asc(), *NATURAL_ORDER]
+        if by_project:
+            order.insert(0, models.F("project__key").asc(nulls_last=True))
+        return self.order_by(*order)
 
     def with_test_case_count(self) -> UserStoryQuerySet:
         """Annotate `test_case_count` with a correlated subquery: computed only for the rows a page shows,

@@ -17,7 +17,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from generation.badges import attach_badges
 from stories import permissions
-from stories.forms import StoryForm, TestCaseForm, save_test_case, scenario_formset
+from stories.forms import StoryFilterForm, StoryForm, TestCaseForm, save_test_case, scenario_formset
 from stories.models import Scenario, TestCase, UserStory
 from stories.toasts import toast_trigger
 
@@ -41,32 +41,33 @@ def _done(request: HttpRequest, message: str, url: str, warning: str = "") -> Ht
 
 # --- Stories --------------------------------------------------------------------------------------------------
 
+MAX_LABELS = 200
+
+
+def story_labels(stories) -> list[str]:
+    """The labels in use on `stories`, A→Z (the label filter's choices; at most MAX_LABELS)."""
+    labels = {label for row in stories.values_list("labels", flat=True) for label in row or () if label}
+    return sorted(labels, key=str.casefold)[:MAX_LABELS]
+
 
 @require_GET
 def story_list(request: HttpRequest) -> HttpResponse:
-    filters = {
-        "q": request.GET.get("q", "").strip(),
-        "project": request.GET.get("project", "").strip(),
-        "has_tests": request.GET.get("has_tests", ""),
-    }
     visible_stories = permissions.stories_visible_to(request.user)
-    stories = (
-        visible_stories.select_related("project")
-        .with_test_case_count()
-        .search(filters["q"])
-        .natural_order(by_project=True)
-    )
-    if filters["project"]:
-        stories = stories.filter(project__key=filters["project"])
-    if filters["has_tests"] in {"yes", "no"}:
-        stories = stories.with_test_cases(filters["has_tests"] == "yes")
+    form = StoryFilterForm(request.GET)
+    stories = form.apply(visible_stories.select_related("project").with_test_case_count())
+    filters = form.values()
     page = Paginator(stories, STORIES_PER_PAGE).get_page(request.GET.get("page"))
     context = {
         "page_obj": page,
         # Each row's generation badge on first load: the same partial and context the live stream pushes later.
         "stories": attach_badges(page.object_list),
         "filters": filters,
-        "filtered": any(filters.values()),
+        "sorting": form.sort_columns(request.GET),
+        "status_choices": form.choices("status"),
+        "priority_choices": form.choices("priority"),
+        "sort_choices": form.choices("sort"),
+        "labels": lambda: story_labels(visible_stories),  # a callable: only the full page's label filter asks
+        "filtered": any(value for name, value in filters.items() if name != "sort"),
         # Tells "no stories yet" apart from "nothing matches"; only asked when the page is empty.
         "any_stories": bool(page.object_list) or visible_stories.exists(),
         # Editors of any project may add stories (to their projects, or without a project).

@@ -1,7 +1,11 @@
 """Every page: login required, content for a signed-in user, HTMX fragments, filters, escaping and query counts."""
 
+import re
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from stories import permissions
 from stories.models import Project, Role, UserStory
@@ -103,7 +107,7 @@ def test_stories_table_shows_key_title_project_and_test_case_count(client_logged
     assert other.title in page
     # grouped by project, the stories without one last
     assert (
-        page.index("SHOP <span")
+        page.index("SHOP</a> <span")
         < page.index(story.title)
         < page.index("Not linked to a project")
         < page.index(other.title)
@@ -155,9 +159,9 @@ def test_filter_by_project_and_by_test_cases(client_logged_in, user, project):
 
     assert titles(project="BANK") == {"Bank story"}
     assert titles(project="SHOP") == {"Tested story", "Untested story"}
-    assert titles(has_tests="yes") == {"Tested story"}
-    assert titles(has_tests="no") == {"Untested story", "Bank story"}
-    assert titles(project="SHOP", has_tests="no") == {"Untested story"}
+    assert titles(status="tested") == {"Tested story"}
+    assert titles(status="untested") == {"Untested story", "Bank story"}
+    assert titles(project="SHOP", status="untested") == {"Untested story"}
 
 
 def test_one_project_control_the_filter_marks_the_chosen_one(client_logged_in, user, project):
@@ -242,13 +246,14 @@ def test_stories_page_runs_a_fixed_number_of_queries(client_logged_in, user, dja
     )
     for story in UserStory.objects.all()[:20]:
         factories.make_test_case(story=story)
-    # session + user + the user's roles + count + page + projects for the switcher + the latest job of each row
-    with django_assert_max_num_queries(7):
+    # session + user + the user's roles + count + page + projects for the filter + the latest job of each row
+    # + the labels in use (the label filter's choices)
+    with django_assert_max_num_queries(8):
         response = client_logged_in.get(reverse("stories:list"))
     assert response.status_code == 200
     assert response.content.decode().count('class="story-row"') == min(stories, 50)
-    with django_assert_max_num_queries(7):
-        client_logged_in.get(reverse("stories:list"), {"q": "Story", "has_tests": "yes", "project": "Q1"})
+    with django_assert_max_num_queries(8):
+        client_logged_in.get(reverse("stories:list"), {"q": "Story", "status": "tested", "project": "Q1"})
 
 
 # --- Story detail ---------------------------------------------------------------------------------------------
@@ -321,3 +326,68 @@ def test_projects_are_listed_without_queries_for_anonymous_users(client, db):
     Project.objects.create(key="SHOP", name="Web shop")
     page = client.get(reverse("login")).content.decode()
     assert "Web shop" not in page
+
+
+# --- Filters and sorting ----------------------------------------------------------------------------------------
+
+
+def listed_keys(client, **params) -> list[str]:
+    """The story keys of the table, in the order shown."""
+    page = client.get(reverse("stories:list"), params).content.decode()
+    return re.findall(r'<td class="col-key"><a href="[^"]+">([^<]+)</a>', page)
+
+
+def test_status_filter_follows_each_storys_latest_job(client_logged_in, project):
+    from generation.models import GenerationJob, JobStatus
+
+    stories = {key: factories.make_story(project=project, key=key) for key in ["S-1", "S-2", "S-3", "S-4", "S-5"]}
+    GenerationJob.objects.create(story=stories["S-1"], status=JobStatus.FAILED)
+    GenerationJob.objects.create(story=stories["S-1"], status=JobStatus.READY)  # the latest one counts
+    GenerationJob.objects.create(story=stories["S-2"], status=JobStatus.RUNNING)
+    GenerationJob.objects.create(story=stories["S-3"], status=JobStatus.QUEUED)
+    GenerationJob.objects.create(story=stories["S-4"], status=JobStatus.FAILED)
+    factories.make_test_case(stories["S-5"])
+    client = client_logged_in
+    assert listed_keys(client, status="ready") == ["S-1"]
+    assert listed_keys(client, status="generating") == ["S-2", "S-3"]
+    assert listed_keys(client, status="failed") == ["S-4"]
+    assert listed_keys(client, status="tested") == ["S-5"]
+    assert listed_keys(client, status="untested") == ["S-1", "S-2", "S-3", "S-4"]
+    assert listed_keys(client, has_tests="yes") == ["S-5"]  # the old parameter still works
+    assert len(listed_keys(client, status="no-such-status")) == 5  # an unknown value is ignored, not an error
+
+
+def test_priority_and_label_filters(client_logged_in, project):
+    factories.make_story(project=project, key="S-1", priority="high", labels=["smoke", "checkout"])
+    factories.make_story(project=project, key="S-2", priority="low", labels=["smoke-test"])
+    factories.make_story(project=project, key="S-3", priority="high", labels=[])
+    client = client_logged_in
+    assert listed_keys(client, priority="high") == ["S-1", "S-3"]
+    assert listed_keys(client, label="smoke") == ["S-1"]  # a whole label, not a part of one
+    assert listed_keys(client, label="smoke-test") == ["S-2"]
+    assert listed_keys(client, label="smoke", priority="low") == []
+    page = client.get(reverse("stories:list")).content.decode()
+    assert '<option value="checkout">checkout</option>' in page  # the labels in use are the choices
+
+
+def test_sorting_by_key_title_priority_and_updated(client_logged_in, project):
+    factories.make_story(project=project, key="S-10", title="banana", priority="low")
+    factories.make_story(project=project, key="S-2", title="Apple", priority="highest")
+    factories.make_story(project=project, key="S-9", title="cherry", priority="medium")
+    client = client_logged_in
+    assert listed_keys(client) == ["S-2", "S-9", "S-10"]  # natural key order
+    assert listed_keys(client, sort="-key") == ["S-10", "S-9", "S-2"]
+    assert listed_keys(client, sort="title") == ["S-2", "S-10", "S-9"]  # case-insensitive
+    assert listed_keys(client, sort="priority") == ["S-2", "S-9", "S-10"]  # highest first
+    assert listed_keys(client, sort="-priority") == ["S-10", "S-9", "S-2"]
+    UserStory.objects.filter(key="S-10").update(updated_at=timezone.now() + timedelta(minutes=1))
+    assert listed_keys(client, sort="updated")[0] == "S-10"
+
+
+def test_sort_headers_link_to_the_same_filters_and_reverse_on_a_second_click(client_logged_in, project):
+    factories.make_story(project=project, key="S-1")
+    page = client_logged_in.get(reverse("stories:list"), {"q": "S", "sort": "title", "page": "1"}).content.decode()
+    assert 'class="col-title" aria-sort="ascending"' in page
+    assert 'href="?q=S&amp;sort=-title"' in page  # a second click reverses; the page number is dropped
+    assert 'href="?q=S&amp;sort=priority"' in page
+    assert '<option value="title" selected>Sort: title A→Z</option>' in page  # the sort control agrees
