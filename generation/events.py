@@ -5,7 +5,9 @@ the badge of each listed story as the event `story-<pk>` whose data is the badge
 (`generation.badges.render_badge`), and a `job-finished` event (a toast) when a job becomes ready or fails.
 
 These requests skip Django's middleware, so the stream authenticates the Django session itself, the way
-`django.contrib.auth.get_user` does (session auth hash included).
+`django.contrib.auth.get_user` does (session auth hash included), shows only the stories `stories.permissions`
+lets its user see, and re-checks both every QAFORGE_SSE_SESSION_CHECK_SECONDS: a stream whose user logged out,
+was deactivated, changed password or lost access to one of its stories ends, sending nothing more.
 
 Database load does not grow with the number of open pages: a single `Watcher` task per process polls for jobs
 changed since its high-water mark a few times a second (one query per tick), renders each changed badge once
@@ -392,14 +394,37 @@ async def request_user(request: Request):
     return await run_db(session_user, request.cookies.get(settings.SESSION_COOKIE_NAME))
 
 
-async def badge_events(story_ids: list[int]) -> AsyncIterator[ServerSentEvent]:
+def still_allowed(session_key: str, story_ids: list[int]) -> bool:
+    """Is the session still signed in (not logged out, user active, password unchanged) and may its user still see
+    every story of the stream? Sync: run it through run_db."""
+    user = session_user(session_key)
+    return user is not None and set(visible_story_ids(user, story_ids)) == set(story_ids)
+
+
+async def badge_events(story_ids: list[int], session_key: str) -> AsyncIterator[ServerSentEvent]:
+    """The events of one stream; it ends when `still_allowed` fails, checked every
+    QAFORGE_SSE_SESSION_CHECK_SECONDS and always before sending what arrived after a check fell due."""
     subscription = watcher.subscribe(story_ids)  # before the initial badges, so no change falls in between
+    loop = asyncio.get_running_loop()
+    every = settings.QAFORGE_SSE_SESSION_CHECK_SECONDS
     try:
         yield ServerSentEvent(comment="connected", retry=RECONNECT_MILLISECONDS)
         for story_id, html in await run_db(initial_badges, story_ids):
             yield ServerSentEvent(data=html, event=badge_event_name(story_id))
+        next_check = loop.time() + every
         while True:
-            for event in await subscription.next_events():
+            try:
+                batch = await asyncio.wait_for(subscription.next_events(), max(0.0, next_check - loop.time()))
+            except TimeoutError:
+                batch = []
+            if loop.time() >= next_check:
+                if not await run_db(still_allowed, session_key, story_ids):
+                    # Logged out, deactivated, password changed or access lost: end the response. The browser's
+                    # EventSource reconnects, is refused (401/404) and stops; what was pending is never sent.
+                    log.info("live updates: a stream ended because its session or access ended")
+                    return
+                next_check = loop.time() + every
+            for event in batch:
                 yield event
     finally:
         # Runs when the client goes (sse-starlette cancels the generator on http.disconnect) or the server stops.
@@ -417,7 +442,8 @@ async def stories_stream(request: Request):
     visible = await run_db(visible_story_ids, user, story_ids)
     if story_ids and not visible:  # as for pages: what the user may not see does not exist for them
         return PlainTextResponse("There are no such stories.", status_code=404)
-    return EventSourceResponse(badge_events(visible), ping=PING_SECONDS, send_timeout=30)
+    session_key = request.cookies.get(settings.SESSION_COOKIE_NAME)
+    return EventSourceResponse(badge_events(visible, session_key), ping=PING_SECONDS, send_timeout=30)
 
 
 async def stream_stats(request: Request):

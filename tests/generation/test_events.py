@@ -12,11 +12,13 @@ from datetime import timedelta
 import httpx
 import pytest
 from django.db import connections
+from django.test import Client
 from django.utils import timezone
 
 from generation import events
 from generation.models import GenerationJob, JobStatus
 from qaforge.asgi import application
+from stories import permissions
 from tests import factories
 from tests.services import ROOT, django_env, free_port, wait_for_port
 from tests.sse import Stream, session_key
@@ -357,13 +359,66 @@ def test_watcher_stops_when_no_stream_is_left(db):
 # --- End to end under daphne ---------------------------------------------------------------------------------
 
 
+# --- Streams end with their session --------------------------------------------------------------------------
+
+
+def log_out(session: str) -> None:
+    """Log out through the app, as another tab of the same browser would."""
+    client = Client()
+    client.cookies["sessionid"] = session
+    assert client.post("/logout/").status_code == 302
+
+
+def logged_out(user, story, session):
+    log_out(session)
+
+
+def deactivate(user, story, session):
+    user.is_active = False
+    user.save()
+
+
+def change_password(user, story, session):
+    user.set_password("a-brand-new-password-7")
+    user.save()
+
+
+def lose_access(user, story, session):
+    permissions.revoke(user, story.project)
+
+
+@committed
+@pytest.mark.parametrize(
+    "end_it",
+    [logged_out, deactivate, change_password, lose_access],
+    ids=["logout", "deactivated", "password-changed", "access-lost"],
+)
+def test_an_open_stream_ends_soon_after_its_session_or_access_ends(settings, user, story, end_it):
+    settings.QAFORGE_SSE_SESSION_CHECK_SECONDS = 0.3
+    job = GenerationJob.objects.create(story=story, status=JobStatus.QUEUED)
+    session = session_key(user)
+
+    async def scenario():
+        stream = await Stream(f"/events/stories?ids={story.pk}", session).open()
+        await stream.event_containing("Queued")
+        await in_thread(write_progress, job, progress=20)
+        await stream.event_containing("Generating 20%")  # alive and well before
+        await in_thread(end_it, user, story, session)
+        # The response ends by itself (the client never went away) within a few check intervals.
+        await asyncio.wait_for(stream.task, 10)
+        assert events.watcher.stats()["streams"] == 0
+        stream.gone.set()
+
+    asyncio.run(scenario())
+
+
 @pytest.fixture
 def daphne_server():
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "qaforge.asgi:application"],
         cwd=ROOT,
-        env=django_env(),
+        env=django_env(QAFORGE_SSE_SESSION_CHECK_SECONDS="1"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -418,3 +473,22 @@ def test_live_updates_under_daphne(daphne_server, user, story):
         while ops.get("/events/_stats").json()["streams"] != 0:
             assert time.monotonic() < deadline, "the stream outlived its client"
             time.sleep(0.1)
+
+
+@pytest.mark.slow
+@committed
+def test_logging_out_ends_an_open_stream_under_daphne(daphne_server, user, story):
+    job = GenerationJob.objects.create(story=story, status=JobStatus.QUEUED)
+    session = session_key(user)
+    with httpx.Client(base_url=daphne_server, timeout=10, cookies={"sessionid": session}) as lead:
+        with lead.stream("GET", f"/events/stories?ids={story.pk}") as response:
+            assert response.status_code == 200
+            lines = response.iter_lines()
+            read_event(lines, "Queued")
+            log_out(session)
+            write_progress(job, progress=70)  # a change after the logout
+            after = list(lines)  # ends by itself: a read timeout (10 s) here would fail the test
+        # Whatever reached the client after the logout came before the check fell due (at most one interval);
+        # the stream then ended and nothing was sent after the end.
+        assert all("event: job-finished" not in line for line in after)
+        assert lead.get(f"/events/stories?ids={story.pk}").status_code == 401  # and it cannot come back
