@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from generation import engine
 from generation.models import ACTIVE_STATUSES, GenerationJob, JobStatus, SuggestedTestCase
+from generation.options import GenerationOptions, OptionsError
 from stories import gherkin
 from stories.models import Priority, Scenario, TestCase, TestType, UserStory
 
@@ -104,15 +105,18 @@ def queue_generation(
     story: UserStory | str,
     *,
     user=None,
-    test_cases: int = 5,
-    scenarios_per_test: int = 3,
-    test_types=("FUNCTIONAL", "UI"),
+    options: GenerationOptions | None = None,
+    test_cases=None,
+    scenarios_per_test=None,
+    test_types=None,
     criteria=(),
     extends: GenerationJob | None = None,
     enqueue: bool = True,
 ) -> tuple[GenerationJob, bool]:
     """Validate, create the job and enqueue it once the transaction commits; return (job, created) at once.
 
+    Options come validated (`options=GenerationOptions(...)`) or as raw keyword values (`test_cases=`,
+    `scenarios_per_test=`, `test_types=`), validated here by the same schema; missing ones take its defaults.
     A story that already has a queued or running job gets that job back (created=False). With enqueue=False the
     caller runs the job itself (`generate_tests --inline`). `criteria` (AC numbers) narrows the job to those
     acceptance criteria; `extends` (a job ready to review) makes its suggestions join that job's review.
@@ -124,16 +128,24 @@ def queue_generation(
             raise QueueError(f"There is no story with the key {key!r}.", status=404)
     if story.project_id is None:
         raise QueueError("This story is not linked to a project. Link it to a project, then generate tests.")
+    if options is None:
+        try:
+            options = GenerationOptions.parse(
+                test_cases=test_cases, scenarios_per_test=scenarios_per_test, test_types=test_types
+            )
+        except OptionsError as error:
+            raise QueueError(str(error)) from error
     try:
-        request = engine.GenerationRequest(
-            test_cases=int(test_cases),
-            scenarios_per_test=int(scenarios_per_test),
-            test_types=tuple(test_types or ()),
-            criteria=tuple(sorted({int(n) for n in criteria or ()})),
-        )
+        criteria = tuple(sorted({int(n) for n in criteria or ()}))
     except (TypeError, ValueError) as error:
-        raise QueueError("Test cases and scenarios per test case must be whole numbers.") from error
-    problems = request.problems()
+        raise QueueError("Acceptance criteria are named by their numbers (1 for AC-1).") from error
+    request = engine.GenerationRequest(
+        test_cases=options.test_cases,
+        scenarios_per_test=options.scenarios_per_test,
+        test_types=tuple(options.types),
+        criteria=criteria,
+    )
+    problems = []
     unknown = sorted(set(request.criteria) - {n for n, _ in story.numbered_criteria})
     if unknown:
         problems.append(f"{story.key} has no acceptance criterion {', '.join(f'AC-{n}' for n in unknown)}.")

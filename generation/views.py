@@ -17,14 +17,13 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
-from generation import engine, jobs
+from generation import engine, jobs, options
 from generation.badges import render_badge
 from generation.models import GenerationJob, JobStatus
 from stories import permissions
 from stories.models import Priority, TestType, UserStory
 from stories.toasts import toast_trigger
 
-DEFAULT_TYPES = ["FUNCTIONAL", "UI"]
 MAX_SCENARIOS_IN_FORM = 50  # a test case holds at most 10 generated scenarios; headroom for hand edits
 
 
@@ -49,7 +48,7 @@ def generate_form(request: HttpRequest) -> HttpResponse:
         "stories": stories,
         "missing": [k for k in keys if k not in {s.key for s in stories}],
         "test_types": TestType.choices,
-        "selected_types": DEFAULT_TYPES,
+        **options.dialog_defaults(),
         "generator": engine.active_generator(),
         "next": _next_url(request),
     }
@@ -61,13 +60,13 @@ def generate_form(request: HttpRequest) -> HttpResponse:
 @require_POST
 def queue(request: HttpRequest) -> HttpResponse:
     keys = _story_keys(request)
-    options = {
-        "test_cases": request.POST.get("test_cases") or 5,
-        "scenarios_per_test": request.POST.get("scenarios_per_test") or 3,
-        "test_types": request.POST.getlist("test_types"),
-    }
     queued, refused = [], []
-    if not keys:
+    try:
+        chosen = options.GenerationOptions.from_form(request.POST)
+    except options.OptionsError as error:
+        chosen, keys = None, []
+        refused.append(("", str(error)))
+    if not keys and chosen is not None:
         refused.append(("", "Select at least one story."))
     stories = {story.key: story for story in _stories_to_generate(request, keys)}
     for key in keys:
@@ -75,7 +74,7 @@ def queue(request: HttpRequest) -> HttpResponse:
             refused.append((key, f"There is no story with the key {key!r}."))
             continue
         try:
-            job, _created = jobs.queue_generation(stories[key], user=request.user, **options)
+            job, _created = jobs.queue_generation(stories[key], user=request.user, options=chosen)
             queued.append(job)
         except jobs.QueueError as error:
             refused.append((key, str(error)))

@@ -47,8 +47,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "django_q",
+    "ninja",
     "stories",
     "generation",
+    "api",
 ]
 
 MIDDLEWARE = [

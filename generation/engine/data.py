@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from generation import options
 from stories.models import Priority, TestType
 
 TEST_TYPES = tuple(TestType.values)
 PRIORITIES = tuple(Priority.values)
-MAX_TEST_CASES = 10
-MAX_SCENARIOS_PER_TEST = 10
 
 
 class EngineError(Exception):
@@ -60,26 +59,21 @@ class StorySnapshot:
 class GenerationRequest:
     """What the QA lead asked for."""
 
-    test_cases: int = 5
-    scenarios_per_test: int = 3
-    test_types: tuple[str, ...] = ("FUNCTIONAL", "UI")
+    test_cases: int = options.DEFAULT_TEST_CASES
+    scenarios_per_test: int = options.DEFAULT_SCENARIOS_PER_TEST
+    test_types: tuple[str, ...] = options.DEFAULT_TEST_TYPES
     criteria: tuple[int, ...] = ()  # only these acceptance criteria (AC numbers); empty: the whole story
 
     def problems(self) -> list[str]:
-        """Human messages for out-of-range counts or unknown test types; an empty list means the request is valid."""
-        problems = []
-        if not isinstance(self.test_cases, int) or not 1 <= self.test_cases <= MAX_TEST_CASES:
-            problems.append(f"Ask for between 1 and {MAX_TEST_CASES} test cases.")
-        if not isinstance(self.scenarios_per_test, int) or not 1 <= self.scenarios_per_test <= MAX_SCENARIOS_PER_TEST:
-            problems.append(f"Ask for between 1 and {MAX_SCENARIOS_PER_TEST} scenarios per test case.")
-        if not self.test_types:
-            problems.append("Choose at least one test type.")
-        unknown = [t for t in self.test_types if t not in TEST_TYPES]
-        if unknown:
-            problems.append(f"Unknown test type: {', '.join(map(str, unknown))} (choose from {', '.join(TEST_TYPES)}).")
-        if len(set(self.test_types)) != len(self.test_types):
-            problems.append("Each test type can be chosen once.")
-        return problems
+        """Human messages for out-of-range counts or unknown test types (the rules of
+        `generation.options.GenerationOptions`); an empty list means the request is valid."""
+        try:
+            options.GenerationOptions.parse(
+                test_cases=self.test_cases, scenarios_per_test=self.scenarios_per_test, test_types=list(self.test_types)
+            )
+        except options.OptionsError as error:
+            return error.messages
+        return []
 
     @property
     def total_scenarios(self) -> int:

@@ -55,7 +55,7 @@ def test_an_unknown_story_is_a_404_error(db):
         ({"scenarios_per_test": 99}, "between 1 and 10 scenarios"),
         ({"test_types": ["SMOKE"]}, "Unknown test type: SMOKE"),
         ({"test_types": []}, "at least one test type"),
-        ({"test_cases": "five"}, "whole numbers"),
+        ({"test_cases": "five"}, "test_cases must be a whole number"),
     ],
 )
 def test_parameters_out_of_range_are_refused(story, options, message):

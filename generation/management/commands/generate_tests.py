@@ -9,8 +9,10 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from generation import jobs
+from generation import options as opts
 from generation.models import FINISHED_STATUSES, GenerationJob, JobStatus
-from stories.models import Project, TestType, UserStory
+from generation.options import GenerationOptions, OptionsError
+from stories.models import Project, UserStory
 
 
 def _run_inline(job_id) -> str:
@@ -37,12 +39,21 @@ class Command(BaseCommand):
         parser.add_argument("keys", nargs="*", metavar="KEY", help="story keys, e.g. SHOP-12")
         parser.add_argument("--project", help="every story of this project")
         parser.add_argument("--all", action="store_true", help="every story that belongs to a project")
-        parser.add_argument("--test-cases", type=int, default=5, help="test cases per story (1-10, default 5)")
         parser.add_argument(
-            "--scenarios-per-test", type=int, default=3, help="scenarios per test case (1-10, default 3)"
+            "--test-cases",
+            default=opts.DEFAULT_TEST_CASES,
+            help=f"test cases per story ({opts.MIN_COUNT}-{opts.MAX_TEST_CASES}, default {opts.DEFAULT_TEST_CASES})",
         )
         parser.add_argument(
-            "--types", default="FUNCTIONAL,UI", help=f"comma-separated test types: {', '.join(TestType.values)}"
+            "--scenarios-per-test",
+            default=opts.DEFAULT_SCENARIOS_PER_TEST,
+            help=f"scenarios per test case ({opts.MIN_COUNT}-{opts.MAX_SCENARIOS_PER_TEST}, "
+            f"default {opts.DEFAULT_SCENARIOS_PER_TEST})",
+        )
+        parser.add_argument(
+            "--types",
+            default=",".join(opts.DEFAULT_TEST_TYPES),
+            help=f"comma-separated test types: {', '.join(opts.TEST_TYPES)}",
         )
         parser.add_argument("--wait", action="store_true", help="show progress and wait until every job ends")
         parser.add_argument("--inline", action="store_true", help="run the jobs in this process (no worker needed)")
@@ -56,18 +67,19 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if options["save"] and not (options["wait"] or options["inline"]):
             raise CommandError("--save needs --wait or --inline: it saves the jobs once they are ready.")
+        try:
+            chosen = GenerationOptions.parse(
+                test_cases=options["test_cases"],
+                scenarios_per_test=options["scenarios_per_test"],
+                test_types=options["types"],
+            )
+        except OptionsError as error:
+            raise CommandError(str(error)) from error
         stories = self._stories(options)
-        types = [t.strip().upper() for t in options["types"].split(",") if t.strip()]
         queued, refused = [], []
         for story in stories:
             try:
-                job, created = jobs.queue_generation(
-                    story,
-                    test_cases=options["test_cases"],
-                    scenarios_per_test=options["scenarios_per_test"],
-                    test_types=types,
-                    enqueue=not options["inline"],
-                )
+                job, created = jobs.queue_generation(story, options=chosen, enqueue=not options["inline"])
             except jobs.QueueError as error:
                 refused.append((story.key, str(error)))
                 self.stderr.write(f"{story.key}: {error}")

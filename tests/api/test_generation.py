@@ -130,3 +130,16 @@ def test_unknown_or_malformed_job_ids_and_wrong_methods_answer_json(client_logge
     assert client_logged_in.get("/api/jobs/not-a-uuid").json()["error"].startswith("There is no job")
     response = client_logged_in.post("/api/jobs/not-a-uuid")
     assert (response.status_code, response.json()["error"]) == (405, "Use GET for this URL.")
+
+
+@pytest.mark.parametrize("value", ["²", "٣", "3.0", "-1", "1e1", True])
+def test_non_ascii_digits_and_other_malformed_numbers_are_a_400(api, story, value):
+    response = api.post("/api/stories/SHOP-12/generate", {"test_cases": value})
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_input"
+    assert not GenerationJob.objects.exists()
+
+
+def test_the_api_uses_the_dialog_s_defaults(api, story):
+    body = api.post("/api/stories/SHOP-12/generate").json()
+    assert (body["test_cases"], body["scenarios_per_test"], body["test_types"]) == (5, 3, ["FUNCTIONAL", "UI"])

@@ -1,0 +1,102 @@
+"""The QAForge API (django-ninja): typed schemas, a generated OpenAPI document, token or session auth, JSON errors.
+
+Mounted at /api/ by `qaforge/urls.py`: `/api/openapi.json` (the schema), `/api/docs` (interactive docs, login
+required). The per-job event stream (`/api/jobs/<id>/events`) is served beside Django by `qaforge/asgi.py`
+(see `generation.events`); it is added to this document by `QAForgeAPI.get_openapi_schema`.
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from django.http import HttpResponseNotAllowed
+from django.urls import path
+from ninja import NinjaAPI
+
+from api import errors
+from api.auth import token_or_session
+from api.parser import JsonOrFormParser
+from api.routes import jobs, stories
+
+DESCRIPTION = """
+Everything a script, a CI pipeline or a tracker needs: push stories, start generation, follow it live, save the
+result and download it.
+
+**Authentication.** Create a personal API token on your account's *API tokens* page (or
+`python manage.py api_token USERNAME`) and send it as `Authorization: Bearer <token>`; token requests need no CSRF
+token. Requests from a signed-in browser session work too and must send the CSRF token (`X-CSRFToken`).
+
+**Errors** are JSON: `{"code": "...", "error": "..."}` — `code` is stable, `error` is for a person.
+"""
+
+
+class QAForgeAPI(NinjaAPI):
+    pass
+
+
+api = QAForgeAPI(
+    title="QAForge API",
+    version="1",
+    description=DESCRIPTION,
+    urls_namespace="api",
+    auth=token_or_session,
+    parser=JsonOrFormParser(),
+    openapi_url="/openapi.json",
+    docs_url="/docs",
+)
+errors.install(api)
+api.add_router("/", stories.router)
+api.add_router("/", jobs.router)
+
+
+def _json_errors(view):
+    """Ninja answers a wrong method in plain text, and LoginRequiredMiddleware would redirect anonymous callers to
+    the login page: API views answer JSON and do their own authentication."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        if isinstance(response, HttpResponseNotAllowed):
+            allowed = response["Allow"]
+            return errors.error_response(
+                405, "method_not_allowed", f"Use {allowed} for this URL.", headers={"Allow": allowed}
+            )
+        return response
+
+    wrapper.login_required = False
+    return wrapper
+
+
+def not_found(request, rest: str):
+    return errors.error_response(404, "not_found", f"There is no API endpoint /api/{rest}.")
+
+
+not_found.login_required = False
+not_found.csrf_exempt = True
+
+
+def _token_or_session_required(view):
+    """The OpenAPI document is for signed-in people and token holders, like every other call."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        for auth in token_or_session:
+            try:
+                if auth(request):
+                    return view(request, *args, **kwargs)
+            except errors.ApiError as error:
+                return errors.error_response(error.status, error.code, str(error))
+        return errors.error_response(401, "not_authenticated", errors.NOT_AUTHENTICATED)
+
+    return wrapper
+
+
+def urls():
+    patterns, app_name, namespace = api.urls
+    for pattern in patterns:
+        if pattern.name == "openapi-view":
+            continue  # the docs page is a page: LoginRequiredMiddleware sends visitors to the login form
+        if pattern.name == "openapi-json":
+            pattern.callback = _token_or_session_required(pattern.callback)
+        pattern.callback = _json_errors(pattern.callback)
+    return [*patterns, path("<path:rest>", not_found)], app_name, namespace
