@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
@@ -52,6 +53,10 @@ def install(api) -> None:
     @api.exception_handler(Http404)
     def not_found(request, exc):
         return error_response(404, "not_found", str(exc) or "Not found.")
+
+    @api.exception_handler(PermissionDenied)
+    def forbidden(request, exc):
+        return error_response(403, "forbidden", str(exc) or "You may not do this.")
 
     @api.exception_handler(HttpError)
     def http_error(request, exc: HttpError):

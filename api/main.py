@@ -16,7 +16,7 @@ from ninja import NinjaAPI
 from api import errors
 from api.auth import token_or_session
 from api.parser import JsonOrFormParser
-from api.routes import jobs, stories
+from api.routes import jobs, stories, testcases
 
 DESCRIPTION = """
 Everything a script, a CI pipeline or a tracker needs: push stories, start generation, follow it live, save the
@@ -47,6 +47,7 @@ api = QAForgeAPI(
 errors.install(api)
 api.add_router("/", stories.router)
 api.add_router("/", jobs.router)
+api.add_router("/", testcases.router)
 
 
 def _json_errors(view):

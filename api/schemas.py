@@ -38,6 +38,9 @@ class Job(Schema):
     message: str  # the same as phase (kept for callers of the first API)
     error: str | None
     warning: str | None
+    warnings: list[str]
+    asked: dict[str, int]
+    got: dict[str, int]
     generator: str
     model: str | None
     test_cases: int
@@ -86,6 +89,9 @@ def job_out(job: GenerationJob, suggestions: int | None = None) -> dict:
         "message": job.phase,
         "error": job.error or None,
         "warning": job.warning or None,
+        "warnings": job.warnings or [],
+        "asked": job.asked or {},
+        "got": job.got or {},
         "generator": job.generator,
         "model": job.model or None,
         "test_cases": job.test_cases,
@@ -101,4 +107,68 @@ def job_out(job: GenerationJob, suggestions: int | None = None) -> dict:
         "finished_at": job.finished_at,
         "status_url": reverse("api:job_status", args=[job.pk]),
         "events_url": reverse("api:job_status", args=[job.pk]) + "/events",
+    }
+
+
+class ScenarioData(Schema):
+    name: str
+    steps: str
+    tags: list[str] = []
+
+
+class Suggestion(Schema):
+    id: int
+    position: int
+    title: str
+    objective: str
+    preconditions: str
+    test_type: str
+    priority: str
+    scenarios: list[ScenarioData]
+
+
+class TestCaseOut(Schema):
+    __test__ = False  # not a pytest class
+
+    id: int
+    story: str
+    title: str
+    objective: str
+    preconditions: str
+    test_type: str
+    priority: str
+    status: str
+    scenarios: list[ScenarioData]
+    source_job: UUID | None
+    created_at: datetime
+
+
+def suggestion_out(s) -> dict:
+    return {
+        "id": s.pk,
+        "position": s.position,
+        "title": s.title,
+        "objective": s.objective,
+        "preconditions": s.preconditions,
+        "test_type": s.test_type,
+        "priority": s.priority,
+        "scenarios": [
+            {"name": sc.get("name", ""), "steps": sc.get("steps", ""), "tags": sc.get("tags", [])} for sc in s.scenarios
+        ],
+    }
+
+
+def test_case_out(tc) -> dict:
+    return {
+        "id": tc.pk,
+        "story": tc.story.key,
+        "title": tc.title,
+        "objective": tc.objective,
+        "preconditions": tc.preconditions,
+        "test_type": tc.test_type,
+        "priority": tc.priority,
+        "status": tc.status,
+        "scenarios": [{"name": s.name, "steps": s.steps, "tags": s.tags} for s in tc.scenarios.all()],
+        "source_job": tc.source_job_id,
+        "created_at": tc.created_at,
     }

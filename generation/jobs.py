@@ -347,6 +347,77 @@ def _was_edited(suggestion: SuggestedTestCase, title, test_type, priority, scena
     return before != (title, test_type, priority, shape(scenarios))
 
 
+def reviewed(suggestion: SuggestedTestCase, edit: dict) -> tuple[tuple, dict[int, list[str]]]:
+    """A suggestion with a reviewer's `edit` applied (see save_suggestions for its keys), checked as saving checks it:
+    ((title, test_type, priority, [ScenarioText], [cited AC numbers per scenario]),
+     {scenario index or -1 for the test case: problems})."""
+    errors: dict[int, list[str]] = {}
+    scenarios, cites = [], []
+    for index, original in enumerate(edit["scenarios"] if "scenarios" in edit else suggestion.scenarios):
+        if original.get("delete"):
+            continue
+        text = gherkin.ScenarioText(
+            original.get("name", "").strip(),
+            gherkin.normalise_steps(original.get("steps", "")),
+            gherkin.clean_tags(original.get("tags", [])),
+        )
+        cites.append([int(n) for n in original.get("criteria") or [] if str(n).isdigit()])
+        problems = gherkin.scenario_problems(text)
+        if len(text.name) > SCENARIO_NAME_MAX:
+            problems.append(f"The scenario name is too long (at most {SCENARIO_NAME_MAX} characters).")
+        if problems:
+            errors[index] = problems
+        scenarios.append(text)
+    test_type = edit.get("test_type", suggestion.test_type)
+    if test_type not in TestType.values:
+        errors[-1] = [f"Unknown test type {test_type!r}."]
+    priority = edit.get("priority", suggestion.priority)
+    if priority not in Priority.values:
+        errors[-1] = [f"Unknown priority {priority!r}."]
+    title = (edit.get("title", suggestion.title) or "").strip()
+    if not title:
+        errors[-1] = ["The test case needs a title."]
+    elif len(title) > TITLE_MAX:
+        errors[-1] = [f"The title is too long (at most {TITLE_MAX} characters)."]
+    if not scenarios:
+        errors[-1] = ["A test case needs at least one scenario: keep one, or delete the whole test case."]
+    return (title, test_type, priority, scenarios, cites), errors
+
+
+def edit_suggestion(job: GenerationJob, suggestion_id: int, edit: dict) -> SuggestedTestCase:
+    """Change one suggestion of a job that is ready to review (title, test_type, priority, scenarios), checked as
+    saving checks it; raises SuggestionErrors (changing nothing) or JobStateError."""
+    with transaction.atomic():
+        locked = GenerationJob.objects.select_for_update().get(pk=job.pk)
+        if locked.status != JobStatus.READY:
+            raise JobStateError(f"Only a job that is ready to review can be edited (this one is {locked.status}).")
+        suggestion = locked.suggestions.get(pk=suggestion_id)
+        (title, test_type, priority, scenarios, cites), problems = reviewed(suggestion, edit)
+        if problems:
+            raise SuggestionErrors({suggestion.pk: problems})
+        suggestion.title, suggestion.test_type, suggestion.priority = title, test_type, priority
+        suggestion.scenarios = [
+            {"name": s.name, "steps": s.steps, "tags": list(s.tags), "criteria": c}
+            for s, c in zip(scenarios, cites, strict=True)
+        ]
+        suggestion.save()
+        locked.save(update_fields=["updated_at"])  # the live badge and event stream see a change
+    return suggestion
+
+
+def delete_suggestion(job: GenerationJob, suggestion_id: int) -> None:
+    """Remove one suggestion from a job that is ready to review; the last one cannot go (discard the job instead)."""
+    with transaction.atomic():
+        locked = GenerationJob.objects.select_for_update().get(pk=job.pk)
+        if locked.status != JobStatus.READY:
+            raise JobStateError(f"Only a job that is ready to review can be edited (this one is {locked.status}).")
+        suggestion = locked.suggestions.get(pk=suggestion_id)
+        if locked.suggestions.count() == 1:
+            raise JobStateError("This is the job's last suggestion: discard the job instead.")
+        suggestion.delete()
+        locked.save(update_fields=["updated_at"])
+
+
 def save_suggestions(job: GenerationJob, edits: list[dict] | None = None, user=None) -> list[TestCase]:
     """Turn the reviewed suggestions into test cases of the story, in one transaction, and mark the job saved.
 
@@ -369,38 +440,10 @@ def save_suggestions(job: GenerationJob, edits: list[dict] | None = None, user=N
             edit = edits_by_id.get(suggestion.pk, {})
             if edit.get("delete"):
                 continue
-            scenarios, cites = [], []
-            for index, original in enumerate(edit["scenarios"] if "scenarios" in edit else suggestion.scenarios):
-                if original.get("delete"):
-                    continue
-                text = gherkin.ScenarioText(
-                    original.get("name", "").strip(),
-                    gherkin.normalise_steps(original.get("steps", "")),
-                    gherkin.clean_tags(original.get("tags", [])),
-                )
-                cites.append([int(n) for n in original.get("criteria") or [] if str(n).isdigit()])
-                problems = gherkin.scenario_problems(text)
-                if len(text.name) > SCENARIO_NAME_MAX:
-                    problems.append(f"The scenario name is too long (at most {SCENARIO_NAME_MAX} characters).")
-                if problems:
-                    errors.setdefault(suggestion.pk, {})[index] = problems
-                scenarios.append(text)
-            test_type = edit.get("test_type", suggestion.test_type)
-            if test_type not in TestType.values:
-                errors.setdefault(suggestion.pk, {})[-1] = [f"Unknown test type {test_type!r}."]
-            priority = edit.get("priority", suggestion.priority)
-            if priority not in Priority.values:
-                errors.setdefault(suggestion.pk, {})[-1] = [f"Unknown priority {priority!r}."]
-            title = (edit.get("title", suggestion.title) or "").strip()
-            if not title:
-                errors.setdefault(suggestion.pk, {})[-1] = ["The test case needs a title."]
-            elif len(title) > TITLE_MAX:
-                errors.setdefault(suggestion.pk, {})[-1] = [f"The title is too long (at most {TITLE_MAX} characters)."]
-            if not scenarios:
-                errors.setdefault(suggestion.pk, {})[-1] = [
-                    "A test case needs at least one scenario: keep one, or delete the whole test case."
-                ]
-            plans.append((suggestion, title, test_type, priority, scenarios, cites))
+            plan, problems = reviewed(suggestion, edit)
+            if problems:
+                errors[suggestion.pk] = problems
+            plans.append((suggestion, *plan))
         if errors:
             raise SuggestionErrors(errors)
         if not plans:

@@ -4,17 +4,16 @@ from datetime import datetime
 from typing import Literal
 
 from django.db.models import Count, OuterRef, Subquery
-from django.db.models.functions import Length
 from django.http import Http404
 from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import PageNumberPagination, paginate
 
-from api import access
 from api.errors import ApiError
 from api.routes.jobs import story_or_404
 from api.schemas import Error
 from generation.jobs import latest_jobs_for
 from generation.models import GenerationJob, JobStatus
+from stories import permissions
 from stories.forms import StoryForm
 from stories.models import Priority, Project, UserStory
 
@@ -127,9 +126,9 @@ def story_out(story: UserStory) -> dict:
 
 @router.get("/projects", response=list[ProjectOut], summary="List projects")
 def list_projects(request):
-    projects = access.visible(Project.objects.all(), request.user).order_by("key")
+    projects = permissions.visible(Project.objects.all(), request.user).order_by("key")
     counts = dict(
-        access.visible(UserStory.objects.filter(project__in=projects), request.user)
+        permissions.visible(UserStory.objects.filter(project__in=projects), request.user)
         .order_by()
         .values("project_id")
         .annotate(n=Count("pk"))
@@ -163,12 +162,12 @@ def list_stories(request, filters: Query[StoryFilters]):
     """Stories you may see, grouped by project and in natural key order (SHOP-2 before SHOP-10)."""
     latest = GenerationJob.objects.filter(story_id=OuterRef("pk")).order_by("-queued_at", "-pk")
     stories = (
-        access.visible(UserStory.objects.all(), request.user)
+        permissions.visible(UserStory.objects.all(), request.user)
         .select_related("project")
         .with_test_case_count()
         .search(filters.q or "")
         .annotate(latest_status=Subquery(latest.values("status")[:1]))
-        .order_by("project__key", Length("key"), "key")
+        .natural_order(by_project=True)
     )
     if filters.project:
         stories = stories.filter(project__key=filters.project)
@@ -192,10 +191,10 @@ def _save_story(request, data: dict, instance: UserStory | None) -> UserStory:
     project = None
     if project_key:
         try:
-            project = access.get_visible_or_404(Project.objects.all(), request.user, key=project_key)
+            project = permissions.get_visible_or_404(Project.objects.all(), request.user, key=project_key)
         except Http404:
             raise ApiError(404, "project_not_found", f"There is no project with the key {project_key!r}.") from None
-    access.require_edit(request.user, project if project else instance)
+    permissions.require_edit(request.user, project)  # None: an editor of any project may add shared backlog
     form = StoryForm({**data, "project": project.pk if project else ""}, instance=instance)
     if not form.is_valid():
         fields = [{"field": name, "message": str(msg)} for name, msgs in form.errors.items() for msg in msgs]
@@ -212,6 +211,6 @@ def create_story(request, payload: StoryIn):
 @router.patch("/stories/{key}", response={200: StoryOut, 400: Error, 404: Error}, summary="Update a story")
 def update_story(request, key: str, payload: StoryPatch):
     story = story_or_404(request.user, key)
-    access.require_edit(request.user, story)
+    permissions.require_edit(request.user, story)
     changes = payload.dict(exclude_unset=True)
     return story_out(_save_story(request, {**_editable_fields(story), **changes}, instance=story))

@@ -1,12 +1,14 @@
 """Projects and stories over the API, with a token."""
 
 from generation.models import GenerationJob, JobStatus
-from stories.models import UserStory
+from stories import permissions
+from stories.models import Role, UserStory
 from tests import factories
 
 
-def test_projects_are_listed_with_their_story_counts(api, story):
-    factories.make_project(key="EMPTY", name="Nothing yet")
+def test_projects_are_listed_with_their_story_counts(api, story, user):
+    permissions.grant(user, factories.make_project(key="EMPTY", name="Nothing yet"), Role.VIEWER)
+    factories.make_project(key="HIDDEN", name="Not a member")
     assert api.get("/api/projects").json() == [
         {"key": "EMPTY", "name": "Nothing yet", "description": "", "story_count": 0},
         {"key": "SHOP", "name": "Web shop", "description": "", "story_count": 1},
@@ -28,8 +30,10 @@ def test_stories_are_paginated(api, project):
     assert (body["count"], [s["key"] for s in body["items"]]) == (5, ["SHOP-5"])
 
 
-def test_stories_filter_by_project_text_tests_and_job_status(api, story):
-    other = factories.make_story(key="BLOG-1", title="Write a post", project=factories.make_project(key="BLOG"))
+def test_stories_filter_by_project_text_tests_and_job_status(api, story, user):
+    blog = factories.make_project(key="BLOG")
+    permissions.grant(user, blog, Role.VIEWER)
+    other = factories.make_story(key="BLOG-1", title="Write a post", project=blog)
     factories.make_test_case(story=other)
     GenerationJob.objects.create(story=story, status=JobStatus.READY)
 
@@ -110,3 +114,19 @@ def test_unknown_urls_and_wrong_methods_answer_json(api, story):
     response = api.delete("/api/stories/SHOP-12/generate")
     assert (response.status_code, response.json()["code"]) == (405, "method_not_allowed")
     assert response["Allow"] == "POST"
+
+
+def test_the_token_sees_and_changes_only_what_its_user_may(api, user, story):
+    bank = factories.make_project(key="BANK")
+    factories.make_story(project=bank, key="BANK-1")
+    assert [s["key"] for s in api.get("/api/stories").json()["items"]] == ["SHOP-12"]
+    assert api.get("/api/stories/BANK-1").status_code == 404  # its existence is not revealed
+    assert api.post("/api/stories/BANK-1/generate").json()["code"] == "story_not_found"
+    assert api.post("/api/stories", {"key": "BANK-2", "title": "x", "project": "BANK"}).status_code == 404
+
+    permissions.grant(user, bank, Role.VIEWER)
+    refused = api.post("/api/stories/BANK-1/generate")
+    assert (refused.status_code, refused.json()["code"]) == (403, "forbidden")
+    assert api.patch("/api/stories/BANK-1", {"title": "Renamed"}).status_code == 403
+    assert api.post("/api/stories", {"key": "BANK-2", "title": "x", "project": "BANK"}).status_code == 403
+    assert not GenerationJob.objects.exists()

@@ -26,7 +26,7 @@ def test_make_copy_and_revoke_a_token(logged_in_page, width):
     expect(shown).to_be_focused()
     raw = shown.input_value()
     assert raw.startswith(ApiToken.objects.get().prefix)
-    expect(page.locator("#token-%d" % ApiToken.objects.get().pk)).to_contain_text("Active")
+    expect(page.locator(f"#token-{ApiToken.objects.get().pk}")).to_contain_text("Active")
     screenshot(page, f"api-tokens-new-{width}")
 
     page.get_by_role("button", name="Revoke").click()
