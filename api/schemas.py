@@ -6,7 +6,7 @@ from datetime import datetime
 from uuid import UUID
 
 from django.urls import reverse
-from ninja import Schema
+from ninja import Field, Schema
 
 from generation.models import GenerationJob
 
@@ -114,6 +114,7 @@ class ScenarioData(Schema):
     name: str
     steps: str
     tags: list[str] = []
+    criteria: list[int] = Field([], description="Numbers of the acceptance criteria it covers (1 for AC-1)")
 
 
 class Suggestion(Schema):
@@ -168,7 +169,9 @@ def test_case_out(tc) -> dict:
         "test_type": tc.test_type,
         "priority": tc.priority,
         "status": tc.status,
-        "scenarios": [{"name": s.name, "steps": s.steps, "tags": s.tags} for s in tc.scenarios.all()],
+        "scenarios": [
+            {"name": s.name, "steps": s.steps, "tags": s.tags, "criteria": s.criteria} for s in tc.scenarios.all()
+        ],
         "source_job": tc.source_job_id,
         "created_at": tc.created_at,
     }
