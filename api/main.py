@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from functools import wraps
 
+from django.contrib.auth.decorators import login_required
 from django.http import HttpResponseNotAllowed
 from django.urls import path
+from django.views.decorators.http import require_GET
 from ninja import NinjaAPI
 
 from api import errors
@@ -96,8 +98,11 @@ def urls():
     patterns, app_name, namespace = api.urls
     for pattern in patterns:
         if pattern.name == "openapi-view":
-            continue  # the docs page is a page: LoginRequiredMiddleware sends visitors to the login form
-        if pattern.name == "openapi-json":
+            # A page: visitors are sent to the login form (after the method check, as every API URL does it).
+            pattern.callback = login_required(pattern.callback)
+        elif pattern.name == "openapi-json":
             pattern.callback = _token_or_session_required(pattern.callback)
+        if pattern.name in ("openapi-view", "openapi-json"):
+            pattern.callback = require_GET(pattern.callback)
         pattern.callback = _json_errors(pattern.callback)
     return [*patterns, path("<path:rest>", not_found)], app_name, namespace

@@ -57,6 +57,9 @@ URL_KWARGS = {
     "key": "story.key",
     "pk": "test_case.pk",
     "job_id": "job.pk",
+    "project_key": "SHOP",
+    "suggestion_id": "0",  # only PATCH and DELETE use it: GET and POST are refused before it is looked up
+    "rest": "no/such/endpoint",
 }
 
 ONE_STORY = {"stories": "SHOP-1"}
@@ -92,9 +95,40 @@ RULES: dict[str, dict[str, Allow | None]] = {
     "generation:save": {"GET": NOT_ALLOWED, "POST": Allow("edit", 302)},  # keeps nothing: discards
     "generation:discard": {"GET": NOT_ALLOWED, "POST": Allow("edit", 302)},
     "generation:cancel": {"GET": NOT_ALLOWED, "POST": Allow("edit", 302)},
-    # --- JSON API -------------------------------------------------------------------------------------------------
+    # --- JSON API (api/): a token or a session; the same answers for both --------------------------------------
+    "api:api-root": {"GET": Allow("public", 404), "POST": Allow("public", 404)},  # nothing at /api/ itself
+    "/api/<path:rest>": {"GET": Allow("public", 404), "POST": Allow("public", 404)},  # JSON 404, not a login page
+    "api:openapi-json": {"GET": Allow("login", 200), "POST": NOT_ALLOWED},
+    "api:openapi-view": {"GET": Allow("login", 200, overrides={"anonymous": 302}), "POST": NOT_ALLOWED},  # a page
+    "api:list_projects": {"GET": Allow("login", 200), "POST": NOT_ALLOWED},
+    # GET lists what the user may see; POST creates a story in SHOP (outsiders do not see SHOP: 404).
+    **dict.fromkeys(
+        ("api:list_stories", "api:create_story"),
+        {
+            "GET": Allow("login", 200),
+            "POST": Allow("create", 201, {"key": "SHOP-99", "title": "New", "project": "SHOP"}, {"outsider": 404}),
+        },
+    ),
+    **dict.fromkeys(("api:get_story", "api:update_story"), {"GET": Allow("view", 200), "POST": NOT_ALLOWED}),
     "api:generate": {"GET": NOT_ALLOWED, "POST": Allow("edit", 202, {"test_types": "UI"})},
+    # Many stories at once: a story the user may see but not change is listed under "refused" (still 202).
+    "api:generate_many": {
+        "GET": NOT_ALLOWED,
+        "POST": Allow("edit", 202, {**ONE_STORY, "test_types": "UI"}, {"viewer": 202}),
+    },
     "api:job_status": {"GET": Allow("view", 200), "POST": NOT_ALLOWED},
+    "api:cancel": {"GET": NOT_ALLOWED, "POST": Allow("edit", 409)},  # the world's job is ready: past cancelling
+    "api:list_suggestions": {"GET": Allow("view", 200), "POST": NOT_ALLOWED},
+    **dict.fromkeys(("api:edit_suggestion", "api:delete_suggestion"), {"GET": NOT_ALLOWED, "POST": NOT_ALLOWED}),
+    "api:save": {"GET": NOT_ALLOWED, "POST": Allow("edit", 200)},
+    "api:discard": {"GET": NOT_ALLOWED, "POST": Allow("edit", 200)},
+    "api:story_test_cases": {"GET": Allow("view", 200), "POST": NOT_ALLOWED},
+    "api:project_test_cases": {"GET": Allow("view", 200), "POST": NOT_ALLOWED},
+    "api:export": {"GET": Allow("login", 200), "POST": NOT_ALLOWED},  # everything the user may see
+    # --- API tokens (account page) --------------------------------------------------------------------------------
+    "api_tokens:list": {"GET": Allow("login", 200), "POST": Allow("login", 200)},  # empty POST: form errors
+    # Your own tokens only: any other id (here, the world has no token) is 404.
+    "api_tokens:revoke": {"GET": NOT_ALLOWED, "POST": Allow("login", 404)},
     # --- live updates (generation.events.app) ---------------------------------------------------------------------
     "/events/stories": {"GET": Allow("view", 200, {"ids": "story.pk"}), "POST": NOT_ALLOWED},
     "/events/_stats": {"GET": Allow("staff", 200), "POST": NOT_ALLOWED},
@@ -111,8 +145,8 @@ def expected_status(rule: Allow | None, role: str, kind: str) -> int:
     """The status `role` should get under `rule`; kind is "page", "api" or "sse"."""
     if rule is not None and role in rule.overrides:
         return rule.overrides[role]
-    if rule is None and kind == "sse":
-        return 405  # Starlette refuses the method before any authentication
+    if rule is None and kind in ("sse", "api"):
+        return 405  # Starlette and django-ninja refuse the method before any authentication
     if role == "anonymous":
         if rule is not None and rule.level == "public":
             return rule.status

@@ -5,6 +5,7 @@ import uuid
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from ninja import Field, Router, Schema, Status
+from pydantic import field_validator
 
 from api.errors import QUEUE_CODES, ApiError
 from api.schemas import Error, QueuedJob, ScenarioData, Suggestion, TestCaseOut, job_out, suggestion_out, test_case_out
@@ -57,8 +58,13 @@ def job_status(request, job_id: str):
 class GenerateMany(GenerationOptions):
     """Stories by key, or every story of a project (or both), with the dialog's options."""
 
-    stories: list[str] = Field(default_factory=list, description="Story keys")
+    stories: list[str] = Field(default_factory=list, description="Story keys (a comma-separated text is accepted)")
     project: str | None = Field(None, description="Project key: every story of the project")
+
+    @field_validator("stories", mode="before")
+    @classmethod
+    def _keys(cls, value):
+        return [k.strip() for k in value.split(",") if k.strip()] if isinstance(value, str) else value
 
 
 class Refused(Schema):

@@ -195,7 +195,7 @@ def _save_story(request, data: dict, instance: UserStory | None) -> UserStory:
         except Http404:
             raise ApiError(404, "project_not_found", f"There is no project with the key {project_key!r}.") from None
     permissions.require_edit(request.user, project)  # None: an editor of any project may add shared backlog
-    form = StoryForm({**data, "project": project.pk if project else ""}, instance=instance)
+    form = StoryForm({**data, "project": project.pk if project else ""}, instance=instance, user=request.user)
     if not form.is_valid():
         fields = [{"field": name, "message": str(msg)} for name, msgs in form.errors.items() for msg in msgs]
         raise ApiError(400, "invalid_input", " ".join(f["message"] for f in fields), fields=fields)

@@ -33,9 +33,11 @@ def story_test_cases(request, key: str):
     return [test_case_out(tc) for tc in _test_cases().filter(story=story)]
 
 
-@router.get("/projects/{key}/test-cases", response={200: list[TestCaseOut], 404: Error}, summary="A project's tests")
-def project_test_cases(request, key: str):
-    project = project_or_404(request.user, key)
+@router.get(
+    "/projects/{project_key}/test-cases", response={200: list[TestCaseOut], 404: Error}, summary="A project's tests"
+)
+def project_test_cases(request, project_key: str):
+    project = project_or_404(request.user, project_key)
     return [test_case_out(tc) for tc in _test_cases().filter(story__project=project).order_by("story__key_sort", "id")]
 
 
