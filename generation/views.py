@@ -60,18 +60,20 @@ def generate_form(request: HttpRequest) -> HttpResponse:
 @require_POST
 def queue(request: HttpRequest) -> HttpResponse:
     keys = _story_keys(request)
+    stories = {story.key: story for story in _stories_to_generate(request, keys)}  # permissions first
     queued, refused = [], []
     try:
         chosen = options.GenerationOptions.from_form(request.POST)
     except options.OptionsError as error:
-        chosen, keys = None, []
-        refused.append(("", str(error)))
-    if not keys and chosen is not None:
+        chosen = None
+        refused.append(("", str(error)))  # said once, not per story
+    if not keys:
         refused.append(("", "Select at least one story."))
-    stories = {story.key: story for story in _stories_to_generate(request, keys)}
     for key in keys:
         if key not in stories:
             refused.append((key, f"There is no story with the key {key!r}."))
+            continue
+        if chosen is None:
             continue
         try:
             job, _created = jobs.queue_generation(stories[key], user=request.user, options=chosen)
