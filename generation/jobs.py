@@ -14,6 +14,7 @@ Durability rules (django-q2 delivers at least once, and the Redis broker loses a
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -416,6 +417,28 @@ def delete_suggestion(job: GenerationJob, suggestion_id: int) -> None:
             raise JobStateError("This is the job's last suggestion: discard the job instead.")
         suggestion.delete()
         locked.save(update_fields=["updated_at"])
+
+
+def save_reviewed(job: GenerationJob, edits: list[dict], user=None) -> tuple[list[TestCase], GenerationJob | None]:
+    """Save what the review dialog showed. Suggestions the dialog never showed (they joined the review after it was
+    opened, from "Generate for this criterion") are neither saved nor lost: they move to a new job, ready to review.
+    Returns (saved test cases, that new job or None)."""
+    shown = {int(e["id"]) for e in edits}
+    with transaction.atomic():
+        locked = GenerationJob.objects.select_for_update().get(pk=job.pk)
+        unseen = list(locked.suggestions.exclude(pk__in=shown).values_list("pk", flat=True))
+        set_aside = None
+        if unseen and locked.status == JobStatus.READY:
+            set_aside = GenerationJob.objects.get(pk=locked.pk)
+            set_aside.pk, set_aside.task_id, set_aside.review_outcome = uuid.uuid4(), "", {}
+            set_aside.extends = None
+            set_aside.warnings, set_aside.asked, set_aside.got = [], {}, {}
+            set_aside.phase = "Ready to review (joined an earlier review after it was opened)"
+            set_aside.queued_at = _now()
+            set_aside.save(force_insert=True)
+            SuggestedTestCase.objects.filter(pk__in=unseen).update(job=set_aside)
+        saved = save_suggestions(job, edits, user=user)
+    return saved, set_aside
 
 
 def save_suggestions(job: GenerationJob, edits: list[dict] | None = None, user=None) -> list[TestCase]:

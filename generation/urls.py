@@ -8,8 +8,9 @@ app_name = "generation"
 urlpatterns = [
     path("generate/", views.generate_form, name="generate"),
     path("queue/", views.queue, name="queue"),
-    path("jobs/<uuid:job_id>/review", views.review, name="review"),
+    path("jobs/<uuid:job_id>/review", views.review_job, name="review"),
     path("jobs/<uuid:job_id>/save", views.save, name="save"),
+    path("jobs/<uuid:job_id>/extend", views.extend, name="extend"),
     path("jobs/<uuid:job_id>/discard", views.discard, name="discard"),
     path("jobs/<uuid:job_id>/cancel", views.cancel, name="cancel"),
 ]

@@ -17,14 +17,13 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
-from generation import engine, jobs, options
+from generation import engine, jobs, options, review
 from generation.badges import render_badge
 from generation.models import GenerationJob, JobStatus
 from stories import permissions
-from stories.models import Priority, TestType, UserStory
+from stories.models import TestType, UserStory
 from stories.toasts import toast_trigger
 
-MAX_SCENARIOS_IN_FORM = 50  # a test case holds at most 10 generated scenarios; headroom for hand edits
 
 
 def _next_url(request: HttpRequest) -> str:
@@ -122,63 +121,37 @@ def _queue_summary(queued: list[GenerationJob], refused: list[tuple[str, str]]) 
     return f"{len(details)} stories could not be queued:", "error", details
 
 
-def _review_context(job: GenerationJob, errors: dict | None = None, posted: dict | None = None) -> dict:
-    suggestions = []
-    for suggestion in job.suggestions.all():
-        edit = (posted or {}).get(suggestion.pk)
-        if posted is not None and edit is None:
-            continue  # deleted in the dialog before an invalid save: keep it deleted
-        source = edit or {
-            "title": suggestion.title,
-            "test_type": suggestion.test_type,
-            "priority": suggestion.priority,
-            "scenarios": suggestion.scenarios,
-        }
-        problems = (errors or {}).get(suggestion.pk, {})
-        scenarios = [
-            {
-                "index": i,
-                "name": sc.get("name", ""),
-                "steps": sc.get("steps", ""),
-                "tags": " ".join(sc.get("tags", [])) if isinstance(sc.get("tags"), list) else sc.get("tags", ""),
-                "rows": min(12, str(sc.get("steps", "")).count("\n") + 2),
-                "problems": problems.get(i, []),
-            }
-            for i, sc in enumerate(source["scenarios"])
-        ]
-        suggestions.append(
-            {
-                "obj": suggestion,
-                "title": source["title"],
-                "test_type": source["test_type"],
-                "priority": source["priority"],
-                "problems": problems.get(-1, []),
-                "scenarios": scenarios,
-            }
-        )
+def _review_context(job: GenerationJob, formset, *, confirm_uncovered: bool = False) -> dict:
+    criteria = review.coverage(job, formset)
+    total = len(formset.forms)
+    kept = len(formset.kept()) if formset.is_bound else total
     return {
         "job": job,
         "story": job.story,
-        "suggestions": suggestions,
-        "test_types": TestType.choices,
-        "priorities": Priority.choices,
-        "has_errors": bool(errors),
+        "formset": formset,
+        "criteria": criteria,
+        "gaps": review.uncovered(criteria),
+        "covered_count": len(criteria) - len(review.uncovered(criteria)),
+        "confirm_uncovered": confirm_uncovered,
+        "errors": review.error_summary(formset) if formset.is_bound else [],
+        "kept_count": kept,
+        "total_count": total,
     }
 
 
-def _render_review(request, job, partial: str = "review-form", **extra) -> HttpResponse:
+def _render_review(request, job, formset, partial: str = "review-form", **extra) -> HttpResponse:
     # An invalid save re-renders only the form (it swaps itself inside its dialog), with status 200 so htmx swaps it.
     template = f"generation/review.html#{partial}" if request.htmx else "generation/review.html"
-    return render(request, template, _review_context(job, **extra))
+    return render(request, template, _review_context(job, formset, **extra))
 
 
 @require_GET
-def review(request: HttpRequest, job_id) -> HttpResponse:
+def review_job(request: HttpRequest, job_id) -> HttpResponse:
     job = _job_for_editing(request, job_id)
     if job.status != JobStatus.READY:
         return _job_not_reviewable(request, job)
     # HTMX appends the review to <body> as a <dialog class="modal">, opened by app.js.
-    return _render_review(request, job, partial="review-dialog")
+    return _render_review(request, job, review.review_formset(job), partial="review-dialog")
 
 
 def _job_not_reviewable(request, job) -> HttpResponse:
@@ -196,41 +169,6 @@ def _job_not_reviewable(request, job) -> HttpResponse:
     return redirect(job.story.get_absolute_url())
 
 
-def _posted_edits(request: HttpRequest, job: GenerationJob) -> dict[int, dict]:
-    """Read the review form: each kept suggestion's fields and its scenarios (absent = deleted in the dialog)."""
-    data = request.POST
-    kept = {int(v) for v in data.getlist("keep") if v.isdigit()}
-    edits: dict[int, dict] = {}
-    for suggestion in job.suggestions.all():
-        prefix = f"s{suggestion.pk}"
-        if suggestion.pk not in kept or data.get(f"{prefix}-delete"):
-            continue
-        scenarios = []
-        count = data.get(f"{prefix}-count", "")
-        # The form says how many scenarios it holds; a forged count can neither crash nor spin the loop.
-        for i in range(min(int(count) if count.isdigit() else 0, MAX_SCENARIOS_IN_FORM)):
-            sp = f"{prefix}-sc{i}"
-            if f"{sp}-steps" not in data or data.get(f"{sp}-delete"):
-                continue
-            original = suggestion.scenarios[i] if i < len(suggestion.scenarios) else {}
-            scenarios.append(
-                {
-                    "name": data.get(f"{sp}-name", ""),
-                    "steps": data.get(f"{sp}-steps", ""),
-                    "tags": data.get(f"{sp}-tags", ""),
-                    "criteria": original.get("criteria", []),
-                }
-            )
-        edits[suggestion.pk] = {
-            "id": suggestion.pk,
-            "title": data.get(f"{prefix}-title", suggestion.title),
-            "test_type": data.get(f"{prefix}-test_type", suggestion.test_type),
-            "priority": data.get(f"{prefix}-priority", suggestion.priority),
-            "scenarios": scenarios,
-        }
-    return edits
-
-
 @require_POST
 def save(request: HttpRequest, job_id) -> HttpResponse:
     job = _job_for_editing(request, job_id)
@@ -238,25 +176,33 @@ def save(request: HttpRequest, job_id) -> HttpResponse:
         return _saved_response(request, job, list(job.saved_test_cases.all()))
     if job.status != JobStatus.READY:
         return _job_not_reviewable(request, job)
-    posted = _posted_edits(request, job)
-    deleted = [{"id": s.pk, "delete": True} for s in job.suggestions.all() if s.pk not in posted]
+    formset = review.review_formset(job, request.POST)
+    if not formset.is_valid():
+        response = _render_review(request, job, formset)
+        count = len(review.error_summary(formset))
+        message = f"{count} problem{'s' if count != 1 else ''} to fix before saving; nothing was saved."
+        return toast_trigger(response, message, "error", key="review-errors") if request.htmx else response
+    gaps = review.uncovered(review.coverage(job, formset))
+    if gaps and formset.kept() and not request.POST.get("confirm_uncovered"):
+        return _render_review(request, job, formset, confirm_uncovered=True)
     try:
-        saved = jobs.save_suggestions(job, list(posted.values()) + deleted, user=request.user)
-    except jobs.SuggestionErrors as error:
-        response = _render_review(request, job, errors=error.errors, posted=posted)
-        return toast_trigger(response, str(error), "error") if request.htmx else response
+        saved, set_aside = jobs.save_reviewed(job, formset.edits(), user=request.user)
     except jobs.JobStateError:  # discarded or cancelled in another tab meanwhile
         job.refresh_from_db()
         return _job_not_reviewable(request, job)
     if job.status == JobStatus.DISCARDED:  # every suggestion was deleted: saving nothing is a discard
         message = f"Nothing was kept, so the suggestions for {job.story.key} were discarded."
         return _small_action_response(request, job, message, "info")
-    return _saved_response(request, job, saved)
+    return _saved_response(request, job, saved, set_aside)
 
 
-def _saved_response(request, job, saved) -> HttpResponse:
+def _saved_response(request, job, saved, set_aside: GenerationJob | None = None) -> HttpResponse:
     count = len(saved)
     message = f"Saved {count} test case{'s' if count != 1 else ''} to {job.story.key}."
+    if set_aside is not None:
+        waiting = set_aside.suggestions.count()
+        plural = "s" if waiting != 1 else ""
+        message += f" {waiting} suggestion{plural} that arrived during the review wait in a new review."
     story_url = job.story.get_absolute_url()
     if request.htmx and urlsplit(request.htmx.current_url_abs_path or "").path == story_url:
         # Saved from the story's own page: show it again with its new test cases (the toast rides along).
@@ -303,3 +249,48 @@ def _badge_response(job, message: str, level: str, link: str | None = None) -> H
     response["HX-Reswap"] = "none"
     response["HX-Trigger-After-Swap"] = "close-dialog"
     return toast_trigger(response, message, level, link=link)
+
+
+@require_POST
+def extend(request: HttpRequest, job_id) -> HttpResponse:
+    """ "Generate for this criterion": a small job for the given acceptance criteria whose suggestions join this
+    job's review."""
+    job = _job_for_editing(request, job_id)
+    if job.status != JobStatus.READY:
+        return _job_not_reviewable(request, job)
+    numbers = sorted({int(n) for n in request.POST.getlist("criteria") if n.isdigit()})
+    try:
+        child, created = jobs.queue_generation(
+            job.story,
+            user=request.user,
+            test_cases=max(1, min(len(numbers), options.MAX_TEST_CASES)),
+            scenarios_per_test=job.scenarios_per_test,
+            test_types=job.test_types or list(options.DEFAULT_TEST_TYPES),
+            criteria=numbers or [0],
+            extends=job,
+        )
+    except jobs.QueueError as error:
+        return _refused(request, job, str(error))
+    if not created:
+        return _refused(request, job, "A job for this story is already queued or running; try again when it ends.")
+    labels = ", ".join(f"AC-{n}" for n in numbers)
+    message = f"Generating for {labels}; the new suggestions join this review."
+    if request.htmx:
+        texts = dict(job.story.numbered_criteria)
+        response = render(
+            request,
+            "generation/review.html#criterion-queued",
+            {"number": numbers[0], "text": texts.get(numbers[0], "")},
+        )
+        return toast_trigger(response, message, "info")
+    messages.info(request, message)
+    return redirect(job.story.get_absolute_url())
+
+
+def _refused(request, job, message: str) -> HttpResponse:
+    if request.htmx:
+        response = HttpResponse(status=200)
+        response["HX-Reswap"] = "none"
+        return toast_trigger(response, message, "warning")
+    messages.warning(request, message)
+    return redirect(job.story.get_absolute_url())

@@ -92,7 +92,12 @@ RULES: dict[str, dict[str, Allow | None]] = {
         "POST": Allow("edit", 302, {**ONE_STORY, "test_types": "UI"}, {"outsider": 302}),
     },
     "generation:review": {"GET": Allow("edit", 200), "POST": NOT_ALLOWED},
-    "generation:save": {"GET": NOT_ALLOWED, "POST": Allow("edit", 302)},  # keeps nothing: discards
+    # An empty review formset keeps nothing: the job is discarded (what the form did not show waits in a new job).
+    "generation:save": {
+        "GET": NOT_ALLOWED,
+        "POST": Allow("edit", 302, {"case-TOTAL_FORMS": "0", "case-INITIAL_FORMS": "0"}),
+    },
+    "generation:extend": {"GET": NOT_ALLOWED, "POST": Allow("edit", 302, {"criteria": "1"})},
     "generation:discard": {"GET": NOT_ALLOWED, "POST": Allow("edit", 302)},
     "generation:cancel": {"GET": NOT_ALLOWED, "POST": Allow("edit", 302)},
     # --- JSON API (api/): a token or a session; the same answers for both --------------------------------------

@@ -33,25 +33,32 @@ def ready_job(story, suggestions: int = 3, **fields) -> GenerationJob:
             objective="Check the cart.",
             test_type="FUNCTIONAL",
             priority="high",
-            scenarios=[{"name": f"Scenario {n + 1}.{k + 1}", "steps": STEPS, "tags": ["@cart"]} for k in range(2)],
+            scenarios=[
+                {"name": f"Scenario {n + 1}.{k + 1}", "steps": STEPS, "tags": ["@cart"], "criteria": [1, 2]}
+                for k in range(2)
+            ],
         )
     return job
 
 
 def review_data(job, **overrides) -> dict:
-    """What the review form posts when nothing was edited (as the browser sends it)."""
-    data: dict = {"keep": []}
-    for suggestion in job.suggestions.all():
-        prefix = f"s{suggestion.pk}"
-        data["keep"].append(str(suggestion.pk))
-        data[f"{prefix}-count"] = str(len(suggestion.scenarios))
+    """What the review form posts when nothing was edited (as the browser sends it): case-N-… for test case N and
+    case-N-sc-M-… for its scenario M, with the formsets' management fields."""
+    suggestions = list(job.suggestions.all())
+    data: dict = {"case-TOTAL_FORMS": len(suggestions), "case-INITIAL_FORMS": len(suggestions)}
+    for i, suggestion in enumerate(suggestions):
+        prefix = f"case-{i}"
+        data[f"{prefix}-suggestion"] = suggestion.pk
         data[f"{prefix}-title"] = suggestion.title
         data[f"{prefix}-test_type"] = suggestion.test_type
         data[f"{prefix}-priority"] = suggestion.priority
-        for i, scenario in enumerate(suggestion.scenarios):
-            data[f"{prefix}-sc{i}-name"] = scenario["name"]
-            data[f"{prefix}-sc{i}-tags"] = " ".join(scenario["tags"])
-            data[f"{prefix}-sc{i}-steps"] = scenario["steps"]
+        data[f"{prefix}-sc-TOTAL_FORMS"] = len(suggestion.scenarios)
+        data[f"{prefix}-sc-INITIAL_FORMS"] = len(suggestion.scenarios)
+        for j, scenario in enumerate(suggestion.scenarios):
+            data[f"{prefix}-sc-{j}-name"] = scenario["name"]
+            data[f"{prefix}-sc-{j}-tags"] = " ".join(scenario["tags"])
+            data[f"{prefix}-sc-{j}-steps"] = scenario["steps"]
+            data[f"{prefix}-sc-{j}-criteria"] = " ".join(map(str, scenario.get("criteria", [])))
     data.update(overrides)
     return data
 
@@ -232,10 +239,9 @@ def test_review_with_htmx_is_a_dialog_with_highlighted_gherkin(client_logged_in,
     assert html.count('<article class="suggestion"') == 3
     assert '<b class="kw">Given</b> a shopper with an empty cart' in html
     assert '<b class="kw">Then</b> the cart shows 1 item' in html
-    first = job.suggestions.first()
-    assert f'name="s{first.pk}-sc1-steps"' in html
-    assert f'name="s{first.pk}-delete"' in html
-    assert "Save all" in html and "Discard" in html
+    assert 'name="case-0-sc-1-steps"' in html
+    assert 'name="case-0-DELETE"' in html and 'name="case-0-sc-1-DELETE"' in html
+    assert "Save <span data-kept-count>3</span>" in html and "Discard" in html
 
 
 def test_review_page_without_javascript(client_logged_in, story):
@@ -279,13 +285,12 @@ def test_review_of_a_job_that_is_not_ready_is_a_warning(client_logged_in, story,
 
 def test_save_keeps_edits_drops_deleted_cases_and_updates_the_badge(client_logged_in, story):
     job = ready_job(story)
-    first, second, third = job.suggestions.all()
     data = review_data(job)
-    data[f"s{first.pk}-title"] = "Cart counts one book"
-    data[f"s{first.pk}-priority"] = "low"
-    data[f"s{first.pk}-sc0-steps"] = STEPS.replace("a book", "a novel")
-    data[f"s{second.pk}-delete"] = "1"  # the delete checkbox (without JS)
-    data["keep"].remove(str(third.pk))  # removed from the dialog (with JS the whole card goes)
+    data["case-0-title"] = "Cart counts one book"
+    data["case-0-priority"] = "low"
+    data["case-0-sc-0-steps"] = STEPS.replace("a book", "a novel")
+    data["case-1-DELETE"] = "on"  # the delete checkbox
+    data["case-2-DELETE"] = "on"
 
     response = client_logged_in.post(reverse("generation:save", args=[job.pk]), data, headers=HTMX)
 
@@ -314,11 +319,10 @@ def test_save_keeps_edits_drops_deleted_cases_and_updates_the_badge(client_logge
 
 def test_invalid_gherkin_is_shown_inline_and_nothing_is_saved(client_logged_in, story):
     job = ready_job(story, suggestions=2)
-    first, second = job.suggestions.all()
     data = review_data(job)
-    data[f"s{first.pk}-sc1-steps"] = "Given a cart\nclick the button"
-    data[f"s{first.pk}-title"] = "Edited title survives"
-    data["keep"].remove(str(second.pk))
+    data["case-0-sc-1-steps"] = "Given a cart\nclick the button"
+    data["case-0-title"] = "Edited title survives"
+    data["case-1-DELETE"] = "on"
 
     response = client_logged_in.post(reverse("generation:save", args=[job.pk]), data, headers=HTMX)
 
@@ -326,10 +330,10 @@ def test_invalid_gherkin_is_shown_inline_and_nothing_is_saved(client_logged_in, 
     assert response.status_code == 200
     assert html.strip().startswith('<form id="review-form"')  # swaps itself in place, inside the dialog
     assert "Step line 2: &#x27;click the button&#x27; is not a Gherkin step" in html
-    assert '<div class="scenario invalid">' in html
+    assert '<div class="scenario invalid" id="case-0-sc-1"' in html
     assert 'aria-invalid="true"' in html
     assert 'value="Edited title survives"' in html
-    assert f'id="suggestion-{second.pk}"' not in html  # deleted before the failed save: stays deleted
+    assert 'name="case-1-DELETE" id="id_case-1-DELETE" checked' in html  # deleted before the failed save: stays so
     assert toasts(response)[0]["level"] == "error"
     assert not TestCase.objects.exists()
     job.refresh_from_db()

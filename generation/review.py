@@ -1,0 +1,240 @@
+"""The review dialog as Django forms: a formset of suggested test cases, each holding a formset of its scenarios.
+
+Scenarios are validated by the story app's own ScenarioForm (the Scenario model's Gherkin rules), test cases by a
+TestCase ModelForm, so the review checks exactly what the test case pages check, and every error of every field shows
+at once. The same module answers what the review shows around the forms: coverage of the story's acceptance
+criteria by the kept scenarios, and the header's counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django import forms
+from django.forms import formset_factory
+
+from generation.models import GenerationJob
+from stories import criteria as ac
+from stories.forms import ScenarioForm
+from stories.models import TestCase
+
+MAX_SCENARIOS = 50  # a generated test case holds at most 10; headroom for hand edits, and a bound on forged counts
+MAX_CASES = 100
+
+
+class CitationsField(forms.CharField):
+    """AC numbers a scenario covers, carried through the form as "1 3" (a hidden input)."""
+
+    widget = forms.HiddenInput
+
+    def prepare_value(self, value):
+        if isinstance(value, list | tuple):
+            return " ".join(str(n) for n in value)
+        return value
+
+    def to_python(self, value) -> list[int]:
+        if isinstance(value, list):
+            return [int(n) for n in value]
+        return sorted({int(n) for n in (super().to_python(value) or "").split() if n.isdigit()})
+
+
+class ReviewScenarioForm(ScenarioForm):
+    criteria = CitationsField(required=False)
+
+    @property
+    def cites(self) -> list[int]:
+        """The AC numbers this scenario cites, as the form currently holds them."""
+        try:
+            return CitationsField().to_python(self["criteria"].value() or "")
+        except (TypeError, ValueError):
+            return []
+
+    class Meta(ScenarioForm.Meta):
+        widgets = {"steps": forms.Textarea(attrs={"rows": 4, "class": "gherkin-input"})}
+        help_texts = {}
+
+
+class ReviewCaseForm(forms.ModelForm):
+    suggestion = forms.IntegerField(widget=forms.HiddenInput)
+
+    class Meta:
+        model = TestCase
+        fields = ["title", "test_type", "priority"]
+
+    def __init__(self, *args, scenarios=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.scenarios = scenarios
+
+    def is_deleted(self) -> bool:
+        return bool(self.cleaned_data.get("DELETE")) if hasattr(self, "cleaned_data") else False
+
+
+ScenarioFormSet = formset_factory(
+    ReviewScenarioForm, extra=0, can_delete=True, max_num=MAX_SCENARIOS, validate_max=True, absolute_max=MAX_SCENARIOS
+)
+ScenarioFormSet.default_error_messages = {
+    **ScenarioFormSet.default_error_messages,
+    "too_few_forms": "Keep at least one scenario, or delete the whole test case.",
+}
+
+
+class BaseCaseFormSet(forms.BaseFormSet):
+    """Test cases; each form carries its scenarios' formset in `form.scenarios` (prefix `case-N-sc`)."""
+
+    def __init__(self, *args, job: GenerationJob, **kwargs):
+        self.job = job
+        self.suggestions = {s.pk: s for s in job.suggestions.all()}
+        super().__init__(*args, **kwargs)
+
+    def _construct_form(self, i, **kwargs):
+        form = super()._construct_form(i, **kwargs)
+        prefix = f"{form.prefix}-sc"
+        if self.is_bound:
+            form.scenarios = ScenarioFormSet(self.data, prefix=prefix)
+            number = form["suggestion"].value()
+            form.suggestion_obj = self.suggestions.get(int(number)) if str(number).isdigit() else None
+        else:
+            form.suggestion_obj = self.suggestions[self.initial[i]["suggestion"]]
+            form.scenarios = ScenarioFormSet(initial=form.suggestion_obj.scenarios, prefix=prefix)
+        return form
+
+    def clean(self) -> None:
+        seen = set()
+        for form in self.forms:
+            number = form.cleaned_data.get("suggestion") if hasattr(form, "cleaned_data") else None
+            if number not in self.suggestions or number in seen:
+                raise forms.ValidationError("The review form is out of date: close it and open the review again.")
+            seen.add(number)
+
+    def is_valid(self) -> bool:
+        valid = super().is_valid()
+        for form in self.forms:
+            if self._should_delete_form(form):
+                continue
+            scenarios = form.scenarios
+            valid = scenarios.is_valid() and valid
+            kept = [f for f in scenarios.forms if not scenarios._should_delete_form(f)]
+            if not kept:
+                form.add_error(None, ScenarioFormSet.default_error_messages["too_few_forms"])
+                valid = False
+        return valid
+
+    def kept(self) -> list[tuple[ReviewCaseForm, list[ReviewScenarioForm]]]:
+        """(case form, its kept scenario forms) of every test case not deleted, in order."""
+        result = []
+        for form in self.forms:
+            if self._should_delete_form(form):
+                continue
+            scenarios = [f for f in form.scenarios.forms if not form.scenarios._should_delete_form(f)]
+            result.append((form, scenarios))
+        return result
+
+    def edits(self) -> list[dict]:
+        """The reviewed suggestions as `jobs.save_suggestions` takes them (valid formset only)."""
+        kept = {form.cleaned_data["suggestion"]: scenarios for form, scenarios in self.kept()}
+        edits = []
+        for form in self.forms:
+            number = form.cleaned_data["suggestion"]
+            if number not in kept:
+                edits.append({"id": number, "delete": True})
+                continue
+            edits.append(
+                {
+                    "id": number,
+                    "title": form.cleaned_data["title"],
+                    "test_type": form.cleaned_data["test_type"],
+                    "priority": form.cleaned_data["priority"],
+                    "scenarios": [
+                        {
+                            "name": f.cleaned_data["name"],
+                            "steps": f.cleaned_data["steps"],
+                            "tags": f.cleaned_data["tags"],
+                            "criteria": f.cleaned_data.get("criteria") or [],
+                        }
+                        for f in kept[number]
+                    ],
+                }
+            )
+        return edits
+
+
+CaseFormSet = formset_factory(
+    ReviewCaseForm, formset=BaseCaseFormSet, extra=0, can_delete=True, max_num=MAX_CASES, absolute_max=MAX_CASES
+)
+
+
+def review_formset(job: GenerationJob, data=None) -> BaseCaseFormSet:
+    """The review's formset: bound to a POST, or filled from the job's suggestions."""
+    if data is not None:
+        return CaseFormSet(data, job=job, prefix="case")
+    initial = [
+        {"suggestion": s.pk, "title": s.title, "test_type": s.test_type, "priority": s.priority}
+        for s in job.suggestions.all()
+    ]
+    return CaseFormSet(initial=initial, job=job, prefix="case")
+
+
+@dataclass
+class Criterion:
+    number: int
+    text: str
+    covered_by: list[str]  # "Test case 2 · Scenario name"
+
+    @property
+    def label(self) -> str:
+        return ac.label(self.number)
+
+
+def coverage(job: GenerationJob, formset: BaseCaseFormSet) -> list[Criterion]:
+    """Each acceptance criterion of the story with the kept scenarios that cite it (in the formset's state)."""
+    result = [Criterion(n, text, []) for n, text in job.story.numbered_criteria]
+    by_number = {c.number: c for c in result}
+    for position, form in enumerate(formset.forms, start=1):
+        if formset.is_bound and formset._should_delete_form(form):
+            continue
+        for scenario in form.scenarios.forms:
+            if form.scenarios.is_bound and form.scenarios._should_delete_form(scenario):
+                continue
+            name = scenario["name"].value() or ""
+            for number in scenario.cites:
+                if number in by_number:
+                    by_number[number].covered_by.append(f"Test case {position} · {name}")
+    return result
+
+
+def uncovered(criteria: list[Criterion]) -> list[Criterion]:
+    return [c for c in criteria if not c.covered_by]
+
+
+@dataclass
+class Problem:
+    target: str  # the id of the field (or test case) to focus
+    where: str  # "Test case 2 · Scenario 1 · Steps"
+    message: str
+
+
+def _field_problems(form, where: str, fallback: str) -> list[Problem]:
+    problems = []
+    for name, messages in form.errors.items():
+        if name == "__all__":
+            target, label = fallback, where
+        else:
+            target, label = form[name].auto_id, f"{where} · {form[name].label}"
+        problems += [Problem(target, label, str(message)) for message in messages]
+    return problems
+
+
+def error_summary(formset: BaseCaseFormSet) -> list[Problem]:
+    """Every problem of a bound, invalid formset in page order, each pointing at the field to fix."""
+    problems = [Problem("review-form", "Review", str(m)) for m in formset.non_form_errors()]
+    for i, form in enumerate(formset.forms):
+        if formset._should_delete_form(form):
+            continue
+        where = f"Test case {i + 1}"
+        problems += _field_problems(form, where, f"case-{i}")
+        problems += [Problem(f"case-{i}", where, str(m)) for m in form.scenarios.non_form_errors()]
+        for j, scenario in enumerate(form.scenarios.forms):
+            if form.scenarios._should_delete_form(scenario):
+                continue
+            problems += _field_problems(scenario, f"{where} · Scenario {j + 1}", f"case-{i}-sc-{j}")
+    return problems
