@@ -200,17 +200,21 @@ def test_review_edit_delete_and_save_then_the_story_lists_the_test_cases(live_pa
     steps = first.locator("textarea").first
     # A step that is not Gherkin comes back inline, in the dialog, with nothing saved.
     steps.fill("Given a guest with a full cart\nclick pay")
-    cards.nth(1).get_by_label("Delete").click()  # the card goes at once (check() would look for it after)
-    expect(cards).to_have_count(1)
-    dialog.get_by_role("button", name="Save all").click()
-    expect(dialog.locator(".scenario-error")).to_contain_text("'click pay' is not a Gherkin step")
+    cards.nth(1).get_by_label("Delete").check()  # folds to "will not be saved · Undo" until saved
+    expect(dialog.locator(".review-counts")).to_contain_text("1 of 2 suggested test cases kept")
+    dialog.get_by_role("button", name="Save 1").click()
+    expect(dialog.locator(".field-error")).to_contain_text("'click pay' is not a Gherkin step")
+    expect(dialog.locator("textarea").first).to_be_focused()
     expect(dialog).to_be_visible()
     assert not TestCase.objects.exists()
     screenshot(page, "live-6-review-inline-error")
 
     steps = dialog.locator("article.suggestion").first.locator("textarea").first
     steps.fill("Given a guest with a full cart\nWhen the guest pays by card\nThen the order is confirmed")
-    dialog.get_by_role("button", name="Save all").click()
+    dialog.get_by_role("button", name="Save 1").click()
+    # The deleted case was the only one citing AC-2: saving asks first.
+    expect(dialog.locator("#review-confirm")).to_contain_text("AC-2 is not covered by any scenario you kept.")
+    dialog.get_by_role("button", name="Save anyway").click()
     expect(page.locator("dialog")).to_have_count(0)  # closed, and gone from the page
     # The count lives in the badge, the one live fragment: nothing beside it can stay at 0 until a reload.
     expect(badge(page, story)).to_have_text("1 test case")

@@ -361,7 +361,8 @@ def test_saving_with_every_suggestion_deleted_discards_the_job(client_logged_in,
     job = ready_job(story, suggestions=2)
     review = client_logged_in.get(reverse("generation:review", args=[job.pk]), headers=HTMX).content.decode()
     assert "Saving with every test case deleted discards the suggestions." in review
-    response = client_logged_in.post(reverse("generation:save", args=[job.pk]), {"keep": []}, headers=HTMX)
+    data = review_data(job, **{"case-0-DELETE": "on", "case-1-DELETE": "on"})
+    response = client_logged_in.post(reverse("generation:save", args=[job.pk]), data, headers=HTMX)
     job.refresh_from_db()
     assert job.status == JobStatus.DISCARDED  # never "saved with 0 test cases"
     assert not job.suggestions.exists() and not TestCase.objects.exists()
