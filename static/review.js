@@ -177,9 +177,10 @@
     focusTarget(link.dataset.focus);
   });
 
-  // Toasts raised while a modal dialog is open are moved into it: the dialog sits in the top layer, above #toasts.
+  // Toasts raised while the review dialog is open are moved into it: a modal dialog sits in the top layer, above
+  // #toasts. (Only the review: the generate dialog closes before its answer arrives.)
   function liftToasts() {
-    const dialog = [...document.querySelectorAll("dialog.modal[open]")].pop();
+    const dialog = [...document.querySelectorAll("dialog.modal[open]")].filter((d) => d.querySelector(FORM)).pop();
     const region = document.getElementById("toasts");
     if (!dialog || !region) return;
     let local = dialog.querySelector(".dialog-toasts");
