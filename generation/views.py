@@ -25,7 +25,6 @@ from stories.models import TestType, UserStory
 from stories.toasts import toast_trigger
 
 
-
 def _next_url(request: HttpRequest) -> str:
     url = request.POST.get("next") or request.GET.get("next") or ""
     if url and url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()}):
