@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import uuid
 from collections.abc import AsyncIterator, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -131,6 +132,41 @@ def parse_story_ids(raw: str) -> list[int]:
     return ids
 
 
+def parse_import_ids(raw: str) -> list[str]:
+    """`"<uuid>"` (the import page's job) → `["<uuid>"]`; at most one: an import page watches its own job."""
+    raw = raw.strip()
+    if not raw:
+        return []
+    try:
+        return [str(uuid.UUID(raw))]
+    except ValueError:
+        raise ValueError("The import id must be a UUID.") from None
+
+
+def editable_import_ids(user, import_ids: list[str]) -> list[str]:
+    """The import jobs among `import_ids` that `user` may steer (stories.permissions: editors of their project)."""
+    from stories.models import ImportJob
+
+    if not import_ids:
+        return []
+    jobs = permissions.editable(ImportJob.objects.filter(pk__in=import_ids), user)
+    return [str(pk) for pk in jobs.values_list("pk", flat=True)]
+
+
+def initial_imports(import_ids: list[str]) -> list[tuple[str, str]]:
+    from stories.importing.jobs import render_status
+    from stories.models import ImportJob
+
+    return [
+        (str(job.pk), render_status(job))
+        for job in ImportJob.objects.select_related("project").filter(pk__in=import_ids)
+    ]
+
+
+def import_event_name(job_id) -> str:
+    return f"import-{job_id}"  # the same spelling as stories.importing.jobs.event_name
+
+
 def _with_own_connection(func, *args):
     """Run connect-time database work in a pool thread and close that thread's connection afterwards.
 
@@ -172,8 +208,10 @@ class Subscription:
     ready to review · Review"), which replaces the previous one in the page (same `data-toast-key`).
     """
 
-    def __init__(self, story_ids: Iterable[int]) -> None:
+    def __init__(self, story_ids: Iterable[int], import_ids: Iterable[str] = ()) -> None:
         self.story_ids = frozenset(story_ids)
+        self.import_ids = frozenset(import_ids)  # import jobs whose page this is (stories.importing.jobs)
+        self._imports: dict[str, str] = {}
         self.loop = asyncio.get_running_loop()
         self._badges: dict[int, str] = {}
         self._ended: dict[int, dict] = {}  # story id -> ended_entry of its latest job, oldest first
@@ -192,6 +230,10 @@ class Subscription:
             self._announce.add(ended["state"])
         self._wakeup.set()
 
+    def offer_import(self, job_id: str, html: str) -> None:
+        self._imports[job_id] = html  # only the latest state of the job matters
+        self._wakeup.set()
+
     async def next_events(self) -> list[ServerSentEvent]:
         await self._wakeup.wait()
         self._wakeup.clear()
@@ -200,7 +242,9 @@ class Subscription:
             ended = [entry for entry in self._ended.values() if entry["state"] == state]
             if ended:
                 events.append(ServerSentEvent(data=render_jobs_toast(ended), event=TOAST_EVENT))
+        events += [ServerSentEvent(data=html, event=import_event_name(pk)) for pk, html in self._imports.items()]
         self._badges.clear()
+        self._imports.clear()
         self._announce.clear()
         return events
 
@@ -238,6 +282,7 @@ class Watcher:
         self._started = False
         self._start_mark = None  # the high-water mark at start: jobs that ended before it are not announced
         self._seen: dict[int, tuple] = {}  # story id -> (latest job id, story version, status)
+        self._import_seen: dict[str, object] = {}  # import job id -> the updated_at last sent
 
     def stats(self) -> dict:
         return {
@@ -255,9 +300,9 @@ class Watcher:
         """`stats()` read on the watcher thread, so it never falls in the middle of a tick."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, self.stats)
 
-    def subscribe(self, story_ids: Iterable[int]) -> Subscription:
+    def subscribe(self, story_ids: Iterable[int], import_ids: Iterable[str] = ()) -> Subscription:
         """Register a stream (call from the server's event loop); starts the watcher if it is not running."""
-        subscription = Subscription(story_ids)
+        subscription = Subscription(story_ids, import_ids)
         loop = subscription.loop
         if self._task is None or self._task.done() or self._loop is not loop:
             # A new event loop (a test, a restarted server) cannot use tasks or streams of an old one.
@@ -300,6 +345,13 @@ class Watcher:
                 started = loop.time()
                 updates = await loop.run_in_executor(self._executor, self._tick)
                 self._fan_out(updates)
+                watched = frozenset().union(*(s.import_ids for s in self._subscriptions))
+                if watched:  # an import page is open: one more small query per tick
+                    imports = await loop.run_in_executor(self._executor, self._tick_imports, watched)
+                    for subscription in self._subscriptions:
+                        for job_id, html in imports:
+                            if job_id in subscription.import_ids:
+                                subscription.offer_import(job_id, html)
                 await asyncio.sleep(max(0.0, self.interval - (loop.time() - started)))
         finally:
             # No await before this point after the loop ends, so a subscriber arriving now starts a new task;
@@ -335,6 +387,26 @@ class Watcher:
             log.exception("live updates: reading changed jobs failed; retrying on the next tick")
             connection.close()  # a broken connection is reopened by the next query
             return []
+
+    def _tick_imports(self, job_ids: frozenset[str]) -> list[tuple[str, str]]:
+        """The status partial of each watched import job that changed since it was last sent."""
+        from stories.importing.jobs import render_status
+        from stories.models import ImportJob
+
+        try:
+            with connection.execute_wrapper(self._queries):
+                jobs = list(ImportJob.objects.select_related("project").filter(pk__in=job_ids))
+        except DatabaseError:
+            log.exception("live updates: reading import jobs failed; retrying on the next tick")
+            connection.close()
+            return []
+        changed = []
+        for job in jobs:
+            key = str(job.pk)
+            if self._import_seen.get(key) != job.updated_at:
+                self._import_seen[key] = job.updated_at
+                changed.append((key, render_status(job)))
+        return changed
 
     def _read_changes(self) -> list[tuple[int, str, dict | None, bool]]:
         since = self._high_water - self.overlap if self._high_water is not None else None
@@ -394,23 +466,31 @@ async def request_user(request: Request):
     return await run_db(session_user, request.cookies.get(settings.SESSION_COOKIE_NAME))
 
 
-def still_allowed(session_key: str, story_ids: list[int]) -> bool:
+def still_allowed(session_key: str, story_ids: list[int], import_ids: list[str] = ()) -> bool:
     """Is the session still signed in (not logged out, user active, password unchanged) and may its user still see
-    every story of the stream? Sync: run it through run_db."""
+    every story of the stream (and steer its import job)? Sync: run it through run_db."""
     user = session_user(session_key)
-    return user is not None and set(visible_story_ids(user, story_ids)) == set(story_ids)
+    return (
+        user is not None
+        and set(visible_story_ids(user, story_ids)) == set(story_ids)
+        and set(editable_import_ids(user, list(import_ids))) == set(import_ids)
+    )
 
 
-async def badge_events(story_ids: list[int], session_key: str) -> AsyncIterator[ServerSentEvent]:
+async def badge_events(
+    story_ids: list[int], session_key: str, import_ids: list[str] = ()
+) -> AsyncIterator[ServerSentEvent]:
     """The events of one stream; it ends when `still_allowed` fails, checked every
     QAFORGE_SSE_SESSION_CHECK_SECONDS and always before sending what arrived after a check fell due."""
-    subscription = watcher.subscribe(story_ids)  # before the initial badges, so no change falls in between
+    subscription = watcher.subscribe(story_ids, import_ids)  # before the initial state: no change falls between
     loop = asyncio.get_running_loop()
     every = settings.QAFORGE_SSE_SESSION_CHECK_SECONDS
     try:
         yield ServerSentEvent(comment="connected", retry=RECONNECT_MILLISECONDS)
         for story_id, html in await run_db(initial_badges, story_ids):
             yield ServerSentEvent(data=html, event=badge_event_name(story_id))
+        for job_id, html in await run_db(initial_imports, import_ids):
+            yield ServerSentEvent(data=html, event=import_event_name(job_id))
         next_check = loop.time() + every
         while True:
             try:
@@ -418,7 +498,7 @@ async def badge_events(story_ids: list[int], session_key: str) -> AsyncIterator[
             except TimeoutError:
                 batch = []
             if loop.time() >= next_check:
-                if not await run_db(still_allowed, session_key, story_ids):
+                if not await run_db(still_allowed, session_key, story_ids, import_ids):
                     # Logged out, deactivated, password changed or access lost: end the response. The browser's
                     # EventSource reconnects, is refused (401/404) and stops; what was pending is never sent.
                     log.info("live updates: a stream ended because its session or access ended")
@@ -437,13 +517,17 @@ async def stories_stream(request: Request):
         return PlainTextResponse("Sign in to receive live updates.", status_code=401)
     try:
         story_ids = parse_story_ids(request.query_params.get("ids", ""))
+        import_ids = parse_import_ids(request.query_params.get("import", ""))
     except ValueError as exc:
         return PlainTextResponse(str(exc), status_code=400)
     visible = await run_db(visible_story_ids, user, story_ids)
     if story_ids and not visible:  # as for pages: what the user may not see does not exist for them
         return PlainTextResponse("There are no such stories.", status_code=404)
+    watched_imports = await run_db(editable_import_ids, user, import_ids)
+    if import_ids and not watched_imports:
+        return PlainTextResponse("There is no such import.", status_code=404)
     session_key = request.cookies.get(settings.SESSION_COOKIE_NAME)
-    return EventSourceResponse(badge_events(visible, session_key), ping=PING_SECONDS, send_timeout=30)
+    return EventSourceResponse(badge_events(visible, session_key, watched_imports), ping=PING_SECONDS, send_timeout=30)
 
 
 async def stream_stats(request: Request):

@@ -13,6 +13,10 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("QAFORGE_DATA_DIR", BASE_DIR / "data"))
 DATA_DIR.mkdir(parents=True, exist_ok=True)
+# Uploaded import files wait here for the worker (never served: there is no MEDIA_URL route).
+MEDIA_ROOT = Path(os.environ.get("QAFORGE_MEDIA_ROOT", DATA_DIR / "media"))
+QAFORGE_IMPORT_MAX_BYTES = int(os.environ.get("QAFORGE_IMPORT_MAX_MB") or 50) * 1024 * 1024
+QAFORGE_IMPORT_KEEP_HOURS = float(os.environ.get("QAFORGE_IMPORT_KEEP_HOURS") or 24)
 
 
 def env_bool(name: str, default: bool) -> bool:

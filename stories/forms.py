@@ -7,15 +7,16 @@ import json
 import re
 
 from django import forms
+from django.conf import settings
 from django.db import transaction
 from django.forms.models import BaseInlineFormSet, inlineformset_factory
 
 from stories import gherkin, permissions
 from stories.keys import normalise_key
-from stories.models import Priority, Scenario, TestCase, UserStory, normalise_criterion
+from stories.models import Priority, Project, Scenario, TestCase, UserStory, normalise_criterion, project_key_validator
 
 # Paths under /stories/ that a story key would shadow.
-RESERVED_STORY_KEYS = {"new", "test-cases"}
+RESERVED_STORY_KEYS = {"new", "test-cases", "import"}
 
 
 class _ListField(forms.CharField):
@@ -287,3 +288,68 @@ class StoryFilterForm(forms.Form):
             # Labels are a JSON list: match one whole label ("smoke", not "smoke-test"), on SQLite and PostgreSQL.
             stories = stories.filter(labels__icontains=json.dumps(values["label"]))
         return stories.sorted_by(values["sort"], by_project=True)
+
+
+IMPORT_FORMATS = [
+    ("auto", "Recognise it"),
+    ("jira", "Jira CSV export"),
+    ("ado", "Azure DevOps CSV export"),
+    ("github", "GitHub issues JSON"),
+    ("csv", "QAForge CSV"),
+    ("json", "QAForge JSON"),
+]
+IMPORT_SUFFIXES = (".csv", ".tsv", ".txt", ".json")
+
+
+class ImportForm(forms.Form):
+    """The import page: the file, where its stories go, and how to read it."""
+
+    file = forms.FileField(help_text="CSV or JSON, up to 50 MB: a Jira or Azure DevOps CSV export, GitHub issues JSON…")
+    project = forms.ModelChoiceField(
+        queryset=None,
+        required=False,
+        empty_label="— as in the file, or new —",
+        help_text="Stories the file leaves without a project go here; numeric ids (Azure DevOps, GitHub) get its key.",
+    )
+    new_project_key = forms.CharField(label="…or a new project key", required=False, max_length=20)
+    new_project_name = forms.CharField(label="New project name", required=False, max_length=200)
+    format = forms.ChoiceField(choices=IMPORT_FORMATS, initial="auto")
+    types = forms.CharField(
+        label="Only these types", required=False, max_length=300, help_text="e.g. Story, Bug — empty imports all."
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["project"].queryset = permissions.editable_projects(user)
+        self.fields["file"].help_text = (
+            f"CSV or JSON, up to {settings.QAFORGE_IMPORT_MAX_BYTES // (1024 * 1024)} MB: a Jira or Azure DevOps "
+            "CSV export, GitHub issues JSON, or QAForge's own CSV/JSON."
+        )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        limit = settings.QAFORGE_IMPORT_MAX_BYTES
+        if upload.size > limit:
+            raise forms.ValidationError(
+                f"The file is {upload.size / 1024 / 1024:.1f} MB; at most {limit // (1024 * 1024)} MB can be imported."
+            )
+        if not upload.name.lower().endswith(IMPORT_SUFFIXES):
+            raise forms.ValidationError("Choose a .csv or .json file (a tracker's CSV export or JSON).")
+        return upload
+
+    def clean_new_project_key(self) -> str:
+        key = normalise_key(self.cleaned_data["new_project_key"])
+        if key:
+            project_key_validator(key)
+            if Project.objects.filter(key=key).exists():
+                raise forms.ValidationError(f"Project {key} exists already: choose it in the list above.")
+        return key
+
+    def clean_types(self) -> str:
+        return ",".join(t.strip() for t in self.cleaned_data["types"].split(",") if t.strip())
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("project") and cleaned.get("new_project_key"):
+            self.add_error("new_project_key", "Choose an existing project or type a new key, not both.")
+        return cleaned

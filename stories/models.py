@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
@@ -386,6 +388,56 @@ class Scenario(models.Model):
         problems = gherkin.scenario_problems(self.as_text())
         if problems:
             raise ValidationError({"steps": problems})
+
+
+class ImportJob(models.Model):
+    """One file uploaded on the import page: parsed in the background into a preview, written when confirmed."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        PARSING = "parsing", "Reading the file"
+        PREVIEW = "preview", "Ready to confirm"
+        IMPORTING = "importing", "Importing"
+        DONE = "done", "Imported"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.CASCADE, related_name="imports")
+    new_project_key = models.CharField(max_length=20, blank=True)
+    new_project_name = models.CharField(max_length=200, blank=True)
+    upload = models.FileField(upload_to="imports/", max_length=300, blank=True)
+    original_name = models.CharField(max_length=255)
+    size = models.PositiveBigIntegerField(default=0)
+    format = models.CharField(max_length=10, default="auto")
+    types = models.CharField(max_length=300, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0)
+    rows = models.PositiveIntegerField(default=0)
+    summary = models.JSONField(default=dict, blank=True)  # the preview, then the result (stories.importing.jobs)
+    errors = models.JSONField(default=list, blank=True)
+    error_total = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"import of {self.original_name} ({self.get_status_display()})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("stories:import_job", args=[self.pk])
+
+    @property
+    def target_key(self) -> str:
+        return self.project.key if self.project_id else self.new_project_key
+
+    @property
+    def running(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.PARSING, self.Status.IMPORTING)
 
 
 def _refresh_story_coverage(sender, instance, **kwargs) -> None:

@@ -62,6 +62,7 @@ PROJECT_PATHS: dict[str, str] = {
     "stories.Project": "",
     "stories.Membership": "project",
     "stories.UserStory": "project",
+    "stories.ImportJob": "project",
     "stories.TestCase": "story__project",
     "stories.Scenario": "test_case__story__project",
     "generation.GenerationJob": "story__project",

@@ -1,12 +1,16 @@
 from django.urls import path
 
-from stories import views
+from stories import import_views, views
 
 app_name = "stories"
 urlpatterns = [
     path("", views.story_list, name="list"),
     # Fixed paths come before <key>/; stories.forms.RESERVED_STORY_KEYS keeps keys from shadowing them.
     path("new/", views.create_story, name="create_story"),
+    path("import/", import_views.import_stories, name="import_stories"),
+    path("import/<uuid:import_id>/", import_views.import_job, name="import_job"),
+    path("import/<uuid:import_id>/confirm/", import_views.confirm_import, name="confirm_import"),
+    path("import/<uuid:import_id>/cancel/", import_views.cancel_import, name="cancel_import"),
     path("test-cases/<int:pk>/edit/", views.edit_test_case, name="edit_test_case"),
     path("test-cases/<int:pk>/delete/", views.delete_test_case, name="delete_test_case"),
     path("test-cases/<int:pk>/feature/", views.download_feature, name="download_feature"),

@@ -60,6 +60,7 @@ URL_KWARGS = {
     "project_key": "SHOP",
     "suggestion_id": "0",  # only PATCH and DELETE use it: GET and POST are refused before it is looked up
     "rest": "no/such/endpoint",
+    "import_id": "import_job.pk",
 }
 
 ONE_STORY = {"stories": "SHOP-1"}
@@ -83,6 +84,11 @@ RULES: dict[str, dict[str, Allow | None]] = {
     "stories:edit_test_case": {"GET": Allow("edit", 200), "POST": Allow("edit", 200)},
     "stories:delete_test_case": {"GET": Allow("edit", 200), "POST": Allow("edit", 302)},
     "stories:download_feature": {"GET": Allow("view", 200), "POST": NOT_ALLOWED},
+    # --- importing (an import job is content of its target project, SHOP here, waiting for confirmation) ---------
+    "stories:import_stories": {"GET": Allow("create", 200), "POST": Allow("create", 200)},  # empty POST: form errors
+    "stories:import_job": {"GET": Allow("edit", 200), "POST": NOT_ALLOWED},
+    "stories:confirm_import": {"GET": NOT_ALLOWED, "POST": Allow("edit", 302)},
+    "stories:cancel_import": {"GET": NOT_ALLOWED, "POST": Allow("edit", 302)},
     # --- generation -----------------------------------------------------------------------------------------------
     # Several stories at once: a story the user may not see is "missing" (listed in the dialog, or refused with a
     # message), as an unknown key would be, so an outsider gets the ordinary answer and learns nothing.

@@ -20,7 +20,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from generation import events
 from generation.models import GenerationJob, JobStatus, SuggestedTestCase
 from stories import permissions
-from stories.models import Role, Scenario, TestCase, UserStory
+from stories.models import ImportJob, Role, Scenario, TestCase, UserStory
 from tests import factories
 from tests.permission_rules import NOT_IN_MATRIX, ROLES, RULES, URL_KWARGS, expected_status
 from tests.sse import Stream, session_key
@@ -69,6 +69,7 @@ class World:
     story: UserStory
     test_case: TestCase
     job: GenerationJob
+    import_job: ImportJob
     users: dict
 
 
@@ -87,7 +88,10 @@ def make_world() -> World:
     for role in (Role.VIEWER, Role.EDITOR, Role.OWNER):
         users[str(role)] = factories.make_user(str(role))
         permissions.grant(users[str(role)], shop, role)
-    return World(story, test_case, job, users)
+    import_job = ImportJob.objects.create(
+        created_by=users["editor"], project=shop, original_name="backlog.csv", status=ImportJob.Status.PREVIEW
+    )
+    return World(story, test_case, job, import_job, users)
 
 
 def resolve(world: World, value: str) -> str:

@@ -30,12 +30,13 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from stories import criteria as ac
 from stories.importing import text as markup_text
 from stories.importing.formats import FORMAT_CHOICES, Format, map_priority, map_status
 from stories.importing.reading import ImportFailed, RawRow, json_type, read_rows
 from stories.importing.text import split_criteria
 from stories.keys import normalise_key
-from stories.models import Project, UserStory, normalise_criterion, project_key_validator
+from stories.models import CRITERIA_FIELDS, Project, UserStory, normalise_criterion, project_key_validator
 
 __all__ = ["FORMATS", "ImportFailed", "ImportSummary", "import_stories", "split_criteria"]
 
@@ -278,7 +279,14 @@ class _Pass:
         types: set[str] | None,
         write: bool,
         progress: Callable[[str], None] | None,
+        editable_project_ids: set[int] | None = None,
+        progress_every: int | None = None,
+        project_name: str = "",
     ):
+        self.project_name = project_name
+        self.created_project_ids: set[int] = set()
+        self.editable_project_ids = editable_project_ids
+        self.progress_every = progress_every or PROGRESS_EVERY
         self.convert = _Converter(fmt, default_project)
         self.types = types
         self.default_project = default_project
@@ -299,11 +307,11 @@ class _Pass:
 
     def run(self, rows: Iterable[RawRow]) -> None:
         if self.default_project:
-            self._resolve_projects({self.default_project: ""})
+            self._resolve_projects({self.default_project: self.project_name})
         batch: list[tuple[RawRow, dict[str, Any]]] = []
         for row in rows:
             self.rows += 1
-            if self.progress and self.rows % PROGRESS_EVERY == 0:
+            if self.progress and self.rows % self.progress_every == 0:
                 self.progress(f"{'writing' if self.write else 'checking'}: {self.rows:,} rows")
             if row.problems and not row.values:  # unreadable as a row (merged, too many cells): nothing to convert
                 for field_name, problem in row.problems:
@@ -336,6 +344,18 @@ class _Pass:
             self._apply(batch)
         self.summary.rows = self.rows
 
+    def _refused(self, project_key: str | None, project_id: int | None, stored: dict | None) -> str:
+        """Why this user may not write this row ("" when they may): both the story's current project and the one
+        the import puts it in must be projects the user edits (`editable_project_ids`; None: no limit)."""
+        allowed = self.editable_project_ids
+        if allowed is None:
+            return ""
+        if project_id is not None and project_id not in allowed and project_id not in self.created_project_ids:
+            return f'you are not an editor of project "{project_key}"; ask one of its owners for access'
+        if stored is not None and stored["project_id"] is not None and stored["project_id"] not in allowed:
+            return f"story {stored['key']} belongs to a project you are not an editor of"
+        return ""
+
     def _resolve_projects(self, wanted: dict[str, str]) -> None:
         """Look up (and when writing, create) the projects named; remember bad keys to report on each row."""
         missing = [key for key in wanted if key not in self.project_ids and key not in self.project_problems]
@@ -360,6 +380,7 @@ class _Pass:
             if self.write:
                 project.save()
                 self.project_ids[key] = project.pk
+                self.created_project_ids.add(project.pk)  # the importer's own: it may fill them
             else:
                 self.project_ids[key] = None
             self.summary.projects_created.append(key)
@@ -372,7 +393,7 @@ class _Pass:
         self._resolve_projects(wanted)
         # Plain values, not model instances: most rows of a re-import are unchanged and need no instance at all.
         stored_rows = UserStory.objects.filter(key__in=[values["key"] for _, values in batch]).values(
-            "id", "key", "project_id", *STORY_FIELDS
+            "id", "key", "project_id", *STORY_FIELDS, "criteria_numbers", "criteria_next_number", "criteria_covered"
         )
         existing = {stored["key"]: stored for stored in stored_rows}
         to_create: list[UserStory] = []
@@ -385,6 +406,10 @@ class _Pass:
                 continue
             stored = existing.get(values["key"])
             project_id = self.project_ids[project_key] if project_key else None
+            refused = self._refused(project_key, project_id, stored)
+            if refused:
+                self.fail(row.error("project" if "project" in values else "key", refused))
+                continue
             # None for a project this import creates: it differs from whatever is stored.
             project_changed = bool(project_key) and (
                 project_id is None or project_id != (stored or {}).get("project_id")
@@ -412,10 +437,28 @@ class _Pass:
             if project_key:
                 story.project_id = project_id
             if stored is None:
+                n = len(story.acceptance_criteria)
+                # bulk_create skips save(), which numbers the criteria (stories.criteria): number them here.
+                story.criteria_numbers, story.criteria_next_number, story.criteria_count = (
+                    list(range(1, n + 1)),
+                    n + 1,
+                    n,
+                )
                 self.summary.created += 1
                 to_create.append(story)
                 continue
             changed = [name for name in STORY_FIELDS if getattr(story, name) != stored[name]]
+            if "acceptance_criteria" in changed:
+                story.criteria_numbers, story.criteria_next_number = ac.renumber(
+                    stored["acceptance_criteria"],
+                    stored["criteria_numbers"],
+                    story.acceptance_criteria,
+                    stored["criteria_next_number"],
+                )
+                story.criteria_count = len(story.acceptance_criteria)
+                # Criteria kept their numbers where their text did; coverage is recounted when scenarios change.
+                story.criteria_covered = min(stored["criteria_covered"], story.criteria_count)
+                changed.extend(CRITERIA_FIELDS)
             if project_changed:
                 changed.append("project")
             if changed:
@@ -458,13 +501,19 @@ def import_stories(
     types: Iterable[str] | None = None,
     dry_run: bool = False,
     progress: Callable[[str], None] | None = None,
+    progress_every: int | None = None,
+    editable_project_ids: set[int] | None = None,
+    name: str | None = None,
+    project_name: str = "",
 ) -> ImportSummary:
     """Import the stories in a tracker export or a QAForge CSV/JSON file (a path, or an open binary file).
 
     Upserts by story key; writes nothing unless every row is valid (raises ImportFailed listing the problems, each
     naming the file, line and column). `project_key` is given to stories the file leaves without a project and put
     in front of numeric ids (Azure DevOps, GitHub); unknown project keys are created. `types` keeps only rows of
-    those tracker types (case-insensitive). `progress` is called with a short message every PROGRESS_EVERY rows.
+    those tracker types (case-insensitive). `progress` is called with a short message every `progress_every` rows
+    (PROGRESS_EVERY). `editable_project_ids` limits the rows to stories in those projects (the user's, from
+    stories.permissions; None for the command line, which trusts its operator).
     """
     if fmt not in FORMATS:
         raise ImportFailed([f'unknown format "{fmt}" (use {", ".join(FORMATS)})'])
@@ -476,7 +525,18 @@ def import_stories(
             problem = f'--project "{project_key}" is not a valid project key: {" ".join(error.messages)}'
             raise ImportFailed([problem]) from None
     wanted_types = {t.strip().lower() for t in types if t.strip()} if types is not None else None
-    options = {"project_key": project_key, "fmt": fmt, "types": wanted_types, "dry_run": dry_run, "progress": progress}
+    options = {
+        "project_key": project_key,
+        "fmt": fmt,
+        "types": wanted_types,
+        "dry_run": dry_run,
+        "settings": {
+            "progress": progress,
+            "progress_every": progress_every,
+            "editable_project_ids": editable_project_ids,
+            "project_name": project_name,
+        },
+    }
     if isinstance(path_or_file, str | os.PathLike):
         path = Path(path_or_file)
         name = str(path_or_file)
@@ -486,7 +546,7 @@ def import_stories(
             raise ImportFailed([f"{name} is a directory, not a file"])
         with open(path, "rb") as stream:
             return _import_stream(stream, name, **options)
-    name = Path(getattr(path_or_file, "name", None) or "upload").name
+    name = name or Path(getattr(path_or_file, "name", None) or "upload").name
     if path_or_file.seekable():
         return _import_stream(path_or_file, name, **options)
     # The file is read twice (check, then write), so a pipe is first copied to a temporary file.
@@ -496,7 +556,7 @@ def import_stories(
         return _import_stream(copy, name, **options)
 
 
-def _import_stream(stream: IO, name: str, *, project_key, fmt, types, dry_run, progress) -> ImportSummary:
+def _import_stream(stream: IO, name: str, *, project_key, fmt, types, dry_run, settings) -> ImportSummary:
     start = stream.tell()
     fmt_used, rows = read_rows(stream, name, fmt)
     if fmt_used.numeric_keys and not project_key:
@@ -506,7 +566,7 @@ def _import_stream(stream: IO, name: str, *, project_key, fmt, types, dry_run, p
                 f"(--project KEY: item 18540 becomes KEY-18540)"
             ]
         )
-    settings = {"fmt": fmt_used, "default_project": project_key, "types": types, "progress": progress}
+    settings = {"fmt": fmt_used, "default_project": project_key, "types": types, **settings}
 
     check = _Pass(write=False, **settings)
     try:

@@ -309,3 +309,15 @@ def test_reimport_changes_nothing_and_a_changed_story_is_updated(db, tmp_path):
     assert report(changed, "--project", "SHOP")[-1] == "created 0, updated 1, unchanged 3"
     assert UserStory.objects.get(key="SHOP-18542").title == "Remove a card"
     assert UserStory.objects.count() == 4
+
+
+def test_imported_criteria_are_numbered_and_keep_their_numbers_on_update(db, tmp_path):
+    first = write(tmp_path, "a.json", json.dumps([{"key": "A-1", "title": "One", "acceptance_criteria": ["x", "y"]}]))
+    import_stories(first)
+    story = UserStory.objects.get()
+    assert (story.criteria_numbers, story.criteria_next_number, story.criteria_count) == ([1, 2], 3, 2)
+    second = write(tmp_path, "b.json", json.dumps([{"key": "A-1", "title": "One", "acceptance_criteria": ["y", "z"]}]))
+    import_stories(second)
+    story.refresh_from_db()
+    assert story.numbered_criteria == [(2, "y"), (3, "z")]  # "y" keeps AC-2; "z" is new
+    assert story.criteria_count == 2
