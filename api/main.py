@@ -32,8 +32,58 @@ token. Requests from a signed-in browser session work too and must send the CSRF
 """
 
 
+EVENTS_DESCRIPTION = """Server-Sent Events (`text/event-stream`) of typed JSON events, in order, each with an `id:`:
+`job_queued`, `job_started`, `batch_completed` (`batch` of `batches`, `scenarios` so far, `progress`), then one of
+`job_ready` (with `summary`: test cases, scenarios, dropped invalid, duplicates removed, warnings, seconds,
+generator, model), `job_failed` (`reason`) or `job_cancelled`, after which the stream closes. Reconnect with the
+`Last-Event-ID` header to get only what was missed. Authenticate with a token or the session."""
+
+
+def _events_operation(summary: str, parameters: list[dict]) -> dict:
+    return {
+        "get": {
+            "operationId": "job_events_" + ("one" if parameters[0]["in"] == "path" else "many"),
+            "summary": summary,
+            "description": EVENTS_DESCRIPTION,
+            "tags": ["generation"],
+            "parameters": [
+                *parameters,
+                {"name": "Last-Event-ID", "in": "header", "required": False, "schema": {"type": "string"}},
+            ],
+            "responses": {
+                "200": {
+                    "description": "The event stream",
+                    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                },
+                "401": {
+                    "description": "Unauthorized",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                },
+                "404": {
+                    "description": "Not Found",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                },
+            },
+            "security": [{"TokenAuth": []}, {"SessionAuth": []}],
+        }
+    }
+
+
 class QAForgeAPI(NinjaAPI):
-    pass
+    def get_openapi_schema(self, *, path_prefix=None, path_params=None):
+        """The generated document, plus the job event streams that `qaforge/asgi.py` serves beside Django."""
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        job_id = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+        ids = {
+            "name": "ids",
+            "in": "query",
+            "required": True,
+            "schema": {"type": "string"},
+            "description": 'Job ids, comma separated; event ids are then one position per job ("5.3")',
+        }
+        schema["paths"]["/api/jobs/{job_id}/events"] = _events_operation("Follow a job live", [job_id])
+        schema["paths"]["/api/jobs/events"] = _events_operation("Follow several jobs live", [ids])
+        return schema
 
 
 api = QAForgeAPI(

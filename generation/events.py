@@ -40,6 +40,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
+from generation import job_events
 from generation.badges import (
     attach_counts,
     badge_event_name,
@@ -266,6 +267,7 @@ class Watcher:
         self.overlap = timedelta(seconds=overlap)
         self.idle_seconds = idle_seconds
         self._subscriptions: set[Subscription] = set()
+        self._job_streams: set = set()  # generation.job_events.JobStream
         self._task: asyncio.Task | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qaforge-sse-watcher")
@@ -283,10 +285,12 @@ class Watcher:
         self._start_mark = None  # the high-water mark at start: jobs that ended before it are not announced
         self._seen: dict[int, tuple] = {}  # story id -> (latest job id, story version, status)
         self._import_seen: dict[str, object] = {}  # import job id -> the updated_at last sent
+        self._jobs_since = None  # job event streams: jobs changed after this are read on the next tick
 
     def stats(self) -> dict:
         return {
             "streams": len(self._subscriptions),
+            "job_streams": len(self._job_streams),
             "streams_opened": self.streams_opened,
             "running": self._task is not None and not self._task.done(),
             "ticks": self.ticks,
@@ -303,18 +307,31 @@ class Watcher:
     def subscribe(self, story_ids: Iterable[int], import_ids: Iterable[str] = ()) -> Subscription:
         """Register a stream (call from the server's event loop); starts the watcher if it is not running."""
         subscription = Subscription(story_ids, import_ids)
-        loop = subscription.loop
-        if self._task is None or self._task.done() or self._loop is not loop:
-            # A new event loop (a test, a restarted server) cannot use tasks or streams of an old one.
-            self._subscriptions = {s for s in self._subscriptions if s.loop is loop}
-            self._loop = loop
-            self._task = loop.create_task(self._run(), name="qaforge-sse-watcher")
+        self._ensure_running(subscription.loop)
         self._subscriptions.add(subscription)
         self.streams_opened += 1
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
         self._subscriptions.discard(subscription)
+
+    def subscribe_jobs(self, stream) -> None:
+        """Register a job event stream (`generation.job_events.JobStream`): it gets its jobs' events each tick
+        they change, read once for all such streams."""
+        self._ensure_running(stream.loop)
+        self._job_streams.add(stream)
+        self.streams_opened += 1
+
+    def unsubscribe_jobs(self, stream) -> None:
+        self._job_streams.discard(stream)
+
+    def _ensure_running(self, loop) -> None:
+        if self._task is None or self._task.done() or self._loop is not loop:
+            # A new event loop (a test, a restarted server) cannot use tasks or streams of an old one.
+            self._subscriptions = {s for s in self._subscriptions if s.loop is loop}
+            self._job_streams = {s for s in self._job_streams if s.loop is loop}
+            self._loop = loop
+            self._task = loop.create_task(self._run(), name="qaforge-sse-watcher")
 
     async def stop(self) -> None:
         """Cancel the watcher task (server shutdown); streams still open get nothing more."""
@@ -336,15 +353,17 @@ class Watcher:
         idle_since = None
         try:
             while True:
-                if self._subscriptions:
+                if self._subscriptions or self._job_streams:
                     idle_since = None
                 elif idle_since is None:
                     idle_since = loop.time()
                 elif loop.time() - idle_since >= self.idle_seconds:
                     break
                 started = loop.time()
-                updates = await loop.run_in_executor(self._executor, self._tick)
+                job_ids = {job_id for stream in self._job_streams for job_id in stream.job_ids}
+                updates, job_updates = await loop.run_in_executor(self._executor, self._tick, job_ids)
                 self._fan_out(updates)
+                self._fan_out_jobs(job_updates)
                 watched = frozenset().union(*(s.import_ids for s in self._subscriptions))
                 if watched:  # an import page is open: one more small query per tick
                     imports = await loop.run_in_executor(self._executor, self._tick_imports, watched)
@@ -367,11 +386,18 @@ class Watcher:
                     subscription.offer(story_id, html, ended, announce)
                     self.events_queued += 1
 
+    def _fan_out_jobs(self, job_updates: dict) -> None:
+        for job_id, events in job_updates.items():
+            for stream in self._job_streams:
+                if job_id in stream.position:
+                    stream.offer(job_id, events)
+                    self.events_queued += 1
+
     def _close(self) -> None:
         self._reset_state()
         connection.close()
 
-    def _tick(self) -> list[tuple[int, str, dict | None, bool]]:
+    def _tick(self, job_ids: set = frozenset()) -> tuple[list[tuple[int, str, dict | None, bool]], dict]:
         self.ticks += 1
         try:
             with connection.execute_wrapper(self._queries):
@@ -382,11 +408,15 @@ class Watcher:
                     self._high_water = GenerationJob.objects.aggregate(m=Max("updated_at"))["m"]
                     self._start_mark = self._high_water
                     self._started = True
-                return self._read_changes()
+                since = self._jobs_since
+                # Taken before the reads, so a job written while they run is read again next tick.
+                self._jobs_since = self._high_water - self.overlap if self._high_water is not None else None
+                job_updates = job_events.read_job_events(job_ids, since) if job_ids else {}
+                return self._read_changes(), job_updates
         except DatabaseError:
             log.exception("live updates: reading changed jobs failed; retrying on the next tick")
             connection.close()  # a broken connection is reopened by the next query
-            return []
+            return [], {}
 
     def _tick_imports(self, job_ids: frozenset[str]) -> list[tuple[str, str]]:
         """The status partial of each watched import job that changed since it was last sent."""
@@ -544,5 +574,8 @@ app = Starlette(
     routes=[
         Route("/events/stories", stories_stream, methods=["GET"]),
         Route("/events/_stats", stream_stats, methods=["GET"]),
+        # The API's typed job events (generation.job_events): token or session; qaforge/asgi.py routes them here.
+        Route("/api/jobs/events", job_events.job_events_stream, methods=["GET"]),
+        Route("/api/jobs/{job_id}/events", job_events.job_events_stream, methods=["GET"]),
     ]
 )

@@ -6,6 +6,7 @@ itself (see generation.events).
 """
 
 import os
+import re
 
 from django.core.asgi import get_asgi_application
 
@@ -15,6 +16,8 @@ django_application = get_asgi_application()  # sets Django up; generation.events
 from generation import events  # noqa: E402
 
 EVENTS_PREFIX = "/events/"
+# The API's job event streams (`/api/jobs/<id>/events`, `/api/jobs/events?ids=`) are long-lived too.
+API_JOB_EVENTS = re.compile(r"^/api/jobs/(?:[^/]+/)?events$")
 
 
 async def lifespan(scope, receive, send) -> None:
@@ -30,7 +33,7 @@ async def lifespan(scope, receive, send) -> None:
 
 
 async def application(scope, receive, send) -> None:
-    if scope["type"] == "http" and scope["path"].startswith(EVENTS_PREFIX):
+    if scope["type"] == "http" and (scope["path"].startswith(EVENTS_PREFIX) or API_JOB_EVENTS.match(scope["path"])):
         await events.app(scope, receive, send)
     elif scope["type"] == "lifespan":
         await lifespan(scope, receive, send)

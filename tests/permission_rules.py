@@ -143,6 +143,10 @@ RULES: dict[str, dict[str, Allow | None]] = {
     # --- live updates (generation.events.app) ---------------------------------------------------------------------
     "/events/stories": {"GET": Allow("view", 200, {"ids": "story.pk"}), "POST": NOT_ALLOWED},
     "/events/_stats": {"GET": Allow("staff", 200), "POST": NOT_ALLOWED},
+    # The API's typed job events (same app; a token or the session). The world's job is ready: the stream sends
+    # its events and closes.
+    "/api/jobs/{job_id}/events": {"GET": Allow("view", 200), "POST": NOT_ALLOWED},
+    "/api/jobs/events": {"GET": Allow("view", 200, {"ids": "job.pk"}), "POST": NOT_ALLOWED},
 }
 
 # Namespaces the matrix leaves to their own tests, with the reason.

@@ -10,6 +10,8 @@ def test_the_openapi_document_is_valid(api):
     validate(schema)
     assert "/api/stories/{key}/generate" in schema["paths"]
     assert "/api/jobs/{job_id}" in schema["paths"]
+    assert "text/event-stream" in schema["paths"]["/api/jobs/{job_id}/events"]["get"]["responses"]["200"]["content"]
+    assert "/api/jobs/events" in schema["paths"]
     assert {"TokenAuth", "SessionAuth"} <= set(schema["components"]["securitySchemes"])
 
 

@@ -1,0 +1,275 @@
+"""`GET /api/jobs/<id>/events`: typed JSON events with ids, replay after Last-Event-ID, token or session auth.
+
+In-process through the ASGI application for finished jobs (the stream closes after the final event), and once end
+to end: a real HTTP client against daphne while a real qcluster runs the job on the fake Gemini server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from datetime import timedelta
+
+import httpx
+import pytest
+from django.utils import timezone
+
+from api.models import ApiToken
+from generation import events
+from generation.job_events import job_events
+from generation.models import BatchCheckpoint, GenerationJob, JobStatus
+from qaforge.asgi import application
+from stories import permissions
+from stories.models import Role
+from tests import factories
+from tests.cluster import module_cluster
+from tests.fake_gemini import start_fake_gemini
+from tests.services import ROOT, django_env, free_port, wait_for_port
+
+committed = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def fresh_watcher():
+    yield
+    events.watcher.close_connection()
+
+
+def parse(text: str) -> list[tuple[str, str, dict]]:
+    """(id, event, data) of every event in an SSE body (comments and pings skipped)."""
+    found = []
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.split("\n") if ": " in line and not line.startswith(":"))
+        if "data" in fields:
+            found.append((fields.get("id", ""), fields.get("event", "message"), json.loads(fields["data"])))
+    return found
+
+
+def get(path: str, token: str | None = None, last_id: str | None = None) -> httpx.Response:
+    headers = {}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    if last_id:
+        headers["Last-Event-ID"] = last_id
+
+    async def fetch():
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            return await asyncio.wait_for(client.get(path, headers=headers), 20)
+
+    return asyncio.run(fetch())
+
+
+def finished_job(story, batches=3, status=JobStatus.READY, **fields) -> GenerationJob:
+    now = timezone.now()
+    job = GenerationJob.objects.create(
+        story=story,
+        status=status,
+        started_at=now,
+        finished_at=now,
+        attempts=1,
+        generator="gemini",
+        model="gemini-2.5-flash",
+        batches_total=batches,
+        report={"test_cases": 4, "scenarios": 12, "dropped_invalid": 1, "duplicates_removed": 2, "batches_total": 3},
+        **fields,
+    )
+    for index in range(batches):
+        suggestion = {"title": "t", "scenarios": [{"name": "s", "steps": "Given a\nThen b"}] * 4}
+        BatchCheckpoint.objects.create(job=job, index=index, result={"index": index, "suggestions": [suggestion]})
+        BatchCheckpoint.objects.filter(job=job, index=index).update(created_at=now + timedelta(seconds=index))
+    return job
+
+
+@pytest.fixture
+def token(user):
+    return ApiToken.objects.issue(user, "events")[1]
+
+
+def test_the_events_of_a_job_follow_from_its_row_and_checkpoints(story):
+    job = finished_job(story)
+    kinds = [(n, kind) for n, kind, _ in job_events(job, list(job.checkpoints.values("index", "created_at", "result")))]
+    assert kinds == [
+        (1, "job_queued"),
+        (2, "job_started"),
+        (3, "batch_completed"),
+        (4, "batch_completed"),
+        (5, "batch_completed"),
+        (6, "job_ready"),
+    ]
+    queued_only = GenerationJob.objects.create(story=story)
+    assert [kind for _, kind, _ in job_events(queued_only, [])] == ["job_queued"]
+    cancelled = GenerationJob.objects.create(story=story, status=JobStatus.CANCELLED)
+    assert [kind for _, kind, _ in job_events(cancelled, [])] == ["job_queued", "job_cancelled"]
+
+
+@committed
+def test_a_finished_job_streams_its_events_in_order_and_closes(story, token):
+    job = finished_job(story)
+    response = get(f"/api/jobs/{job.pk}/events", token)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    received = parse(response.text)
+    assert [(i, kind) for i, kind, _ in received] == [
+        ("1", "job_queued"),
+        ("2", "job_started"),
+        ("3", "batch_completed"),
+        ("4", "batch_completed"),
+        ("5", "batch_completed"),
+        ("6", "job_ready"),
+    ]
+    assert [d["batch"] for _, k, d in received if k == "batch_completed"] == [1, 2, 3]
+    assert [d["scenarios"] for _, k, d in received if k == "batch_completed"] == [4, 8, 12]
+    summary = received[-1][2]["summary"]
+    assert summary == {
+        "test_cases": 4,
+        "scenarios": 12,
+        "dropped_invalid": 1,
+        "duplicates_removed": 2,
+        "warnings": [],
+        "seconds": None,
+        "generator": "gemini",
+        "model": "gemini-2.5-flash",
+    }
+
+
+@committed
+def test_last_event_id_replays_only_what_was_missed(story, token):
+    job = finished_job(story)
+    replay = parse(get(f"/api/jobs/{job.pk}/events", token, last_id="4").text)
+    assert [(i, kind) for i, kind, _ in replay] == [("5", "batch_completed"), ("6", "job_ready")]
+    assert parse(get(f"/api/jobs/{job.pk}/events", token, last_id="6").text) == []  # had it all: closes at once
+
+
+@committed
+def test_several_jobs_share_one_stream_with_a_position_per_job(story, project, token):
+    failed = GenerationJob.objects.create(story=story, status=JobStatus.FAILED, error="Quota exhausted.")
+    other = factories.make_story(project=project, key="SHOP-13")
+    ready = finished_job(other, batches=1)
+    received = parse(get(f"/api/jobs/events?ids={failed.pk},{ready.pk}", token).text)
+    assert received[-1][0] == "2.4"  # failed: queued + failed; ready: queued, started, 1 batch, ready
+    assert {"job_failed", "job_ready"} <= {kind for _, kind, _ in received}
+    assert next(d for _, k, d in received if k == "job_failed")["reason"] == "Quota exhausted."
+    resumed = parse(get(f"/api/jobs/events?ids={failed.pk},{ready.pk}", token, last_id="2.2").text)
+    assert [kind for _, kind, _ in resumed] == ["batch_completed", "job_ready"]
+
+
+@committed
+def test_bad_tokens_strangers_and_malformed_ids_get_json_errors(story, user, token):
+    job = finished_job(story)
+    assert get(f"/api/jobs/{job.pk}/events").json()["code"] == "not_authenticated"
+    assert get(f"/api/jobs/{job.pk}/events", "qaf_nope").json()["code"] == "token_invalid"
+    ApiToken.objects.filter(user=user).update(revoked_at=timezone.now())
+    assert get(f"/api/jobs/{job.pk}/events", token).status_code == 401
+
+    stranger = factories.make_user("stranger")
+    permissions.grant(stranger, factories.make_project(key="BANK"), Role.EDITOR)
+    theirs = ApiToken.objects.issue(stranger, "x")[1]
+    response = get(f"/api/jobs/{job.pk}/events", theirs)
+    assert (response.status_code, response.json()["code"]) == (404, "job_not_found")
+    assert get("/api/jobs/not-a-uuid/events", theirs).json()["code"] == "invalid_input"
+
+
+@committed
+def test_the_session_works_too(story, user):
+    from tests.sse import session_key
+
+    job = finished_job(story, batches=0, status=JobStatus.CANCELLED)
+    cookies = {"sessionid": session_key(user)}
+
+    async def fetch():
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver", cookies=cookies) as client:
+            return await client.get(f"/api/jobs/{job.pk}/events")
+
+    received = parse(asyncio.run(fetch()).text)
+    assert [kind for _, kind, _ in received][-1] == "job_cancelled"
+
+
+# --- End to end: daphne, a real qcluster, the fake Gemini server ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fake():
+    server = start_fake_gemini(latency=0.4)
+    yield server
+    server.stop()
+
+
+# One model call at a time and small batches, so the job's batches finish one after another.
+cluster = module_cluster(
+    GEMINI_API_KEY="test-key-not-secret", QAFORGE_LLM_CONCURRENCY="1", QAFORGE_BATCH_SIZE="3", QAFORGE_WORKERS="2"
+)
+
+
+@pytest.fixture
+def daphne(fake):
+    port = free_port()
+    env = django_env(GEMINI_API_KEY="test-key-not-secret", GEMINI_BASE_URL=fake.url, QAFORGE_SSE_POLL_SECONDS="0.1")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "qaforge.asgi:application"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_for_port(port, process=process)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def read_stream(client: httpx.Client, url: str, last_id: str | None = None, stop_after: str | None = None):
+    """Events of one connection, until the server closes it (or after the first `stop_after` event)."""
+    headers = {"Last-Event-ID": last_id} if last_id else {}
+    received = []
+    with client.stream("GET", url, headers=headers, timeout=60) as response:
+        assert response.status_code == 200
+        block = []
+        for line in response.iter_lines():
+            if line:
+                block.append(line)
+                continue
+            received += parse("\n".join(block))
+            block = []
+            if stop_after and received and received[-1][1] == stop_after:
+                break
+    return received
+
+
+@pytest.mark.slow
+@committed
+def test_a_pipeline_follows_a_real_job_live_and_resumes_after_a_dropped_connection(
+    daphne, cluster, fake, story, token
+):
+    fake.reset()
+    client = httpx.Client(base_url=daphne, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    with client:
+        queued = client.post(f"/api/stories/{story.key}/generate", json={"test_cases": 4, "scenarios_per_test": 3})
+        assert queued.status_code == 202, queued.text
+        url = queued.json()["events_url"]
+
+        first = read_stream(client, url, stop_after="batch_completed")  # the pipeline's connection drops here
+        rest = read_stream(client, url, last_id=first[-1][0])
+        everything = read_stream(client, url)  # after the end: the whole story again, then closed
+
+    job = GenerationJob.objects.get()
+    assert job.status == JobStatus.READY
+    assert first + rest == everything  # nothing lost, nothing twice
+    kinds = [kind for _, kind, _ in everything]
+    assert kinds[:2] == ["job_queued", "job_started"]
+    assert kinds[-1] == "job_ready"
+    assert kinds[2:-1] == ["batch_completed"] * job.batches_total and job.batches_total == 4
+    ids = [int(i) for i, _, _ in everything]
+    assert ids == sorted(ids) == list(range(1, len(ids) + 1))
+    assert [d["progress"] for _, k, d in everything if k == "batch_completed"] == [25, 50, 75, 99]
+    summary = everything[-1][2]["summary"]
+    assert (summary["test_cases"], summary["scenarios"]) == (job.suggestions.count(), job.report["scenarios"])
+    assert summary["generator"] == "gemini"
