@@ -13,8 +13,11 @@ Durability rules (django-q2 delivers at least once, and the Redis broker loses a
 
 from __future__ import annotations
 
+import functools
 import logging
+import threading
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -82,19 +85,105 @@ def _transition(job_id, message: str, **extra) -> None:
 
 def _queue_task(job: GenerationJob) -> str:
     """Put the job's task on the broker; any failure to reach the broker becomes QueueError."""
-    from django_q.tasks import async_task
-
-    try:
-        task_id = async_task(TASK_FUNC, str(job.pk), task_name=f"generate {job.story.key} {str(job.pk)[:8]}")
-    except Exception as error:  # redis.ConnectionError, OperationalError, …: the broker is not there
-        log.warning("job %s could not be queued: %s", job.pk, error.__class__.__name__)
-        raise QueueError(QUEUE_UNREACHABLE, status=503) from error
-    GenerationJob.objects.filter(pk=job.pk).update(task_id=task_id or "")
-    job.task_id = task_id or ""
+    _queue_tasks([job])
     return job.task_id
 
 
+def _queue_tasks(to_send: list[GenerationJob]) -> None:
+    """Put the jobs' tasks on the broker in one round trip (one RPUSH for Redis), bounded by
+    QAFORGE_QUEUE_TIMEOUT_SECONDS however many there are; any failure to reach the broker becomes QueueError."""
+    from django_q import tasks as q_tasks
+
+    if not to_send:
+        return
+    try:
+        broker = q_tasks.get_broker()
+        collected = _Collected(broker.list_key)
+        ids = [
+            q_tasks.async_task(
+                TASK_FUNC, str(job.pk), task_name=f"generate {job.story.key} {str(job.pk)[:8]}", broker=collected
+            )
+            for job in to_send
+        ]
+        collected.send_to(broker)
+    except Exception as error:  # redis.ConnectionError / TimeoutError, OperationalError, …: the broker is not there
+        log.warning("%d job(s) could not be queued: %s", len(to_send), error.__class__.__name__)
+        raise QueueError(QUEUE_UNREACHABLE, status=503) from error
+    for job, task_id in zip(to_send, ids, strict=True):
+        GenerationJob.objects.filter(pk=job.pk).update(task_id=task_id or "")
+        job.task_id = task_id or ""
+
+
+class _Collected:
+    """Stands in for django-q2's broker while its async_task signs the tasks, so they can be sent together."""
+
+    def __init__(self, list_key: str):
+        self.list_key = list_key
+        self.packs: list = []
+
+    def enqueue(self, pack) -> None:
+        self.packs.append(pack)
+
+    def send_to(self, broker) -> None:
+        from django_q.brokers.redis_broker import Redis
+
+        if isinstance(broker, Redis):
+            _bounded_redis(broker.connection).rpush(self.list_key, *self.packs)
+        else:  # the ORM broker: rows in our own database
+            for pack in self.packs:
+                broker.enqueue(pack)
+
+
+def _bounded_redis(connection):
+    """The broker's Redis with a bounded wait and no retries (redis-py's defaults: 5 s, retried), so a frozen Redis
+    holds a request QAFORGE_QUEUE_TIMEOUT_SECONDS once."""
+    return _bounded_pool(connection.connection_pool, settings.QAFORGE_QUEUE_TIMEOUT_SECONDS)
+
+
+@functools.lru_cache(maxsize=8)
+def _bounded_pool(pool, timeout: float):
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    kwargs = {**pool.connection_kwargs, "socket_timeout": timeout, "socket_connect_timeout": timeout}
+    kwargs["retry"] = Retry(NoBackoff(), 0)
+    return redis.Redis(connection_pool=redis.ConnectionPool(connection_class=pool.connection_class, **kwargs))
+
+
+_sending = threading.local()
+
+
+class EnqueueBatch:
+    def __init__(self) -> None:
+        self.jobs: list[GenerationJob] = []
+        self.failed: list[GenerationJob] = []
+
+
+@contextmanager
+def enqueue_together():
+    """Jobs queued inside this block reach the broker together when it ends, in one round trip: a frozen Redis
+    costs a bulk request QAFORGE_QUEUE_TIMEOUT_SECONDS once, not once per story. `batch.failed` then lists the jobs
+    that could not be sent (they are failed with QUEUE_UNREACHABLE, as a single job is)."""
+    batch = EnqueueBatch()
+    outer, _sending.batch = getattr(_sending, "batch", None), batch
+    try:
+        yield batch
+    finally:
+        _sending.batch = outer
+        try:
+            _queue_tasks(batch.jobs)
+        except QueueError:
+            for job in batch.jobs:
+                _finish(job.pk, JobStatus.FAILED, error=QUEUE_UNREACHABLE, only_if=ACTIVE_STATUSES, phase="Failed")
+            batch.failed = list(batch.jobs)
+
+
 def _enqueue_or_fail(job: GenerationJob) -> None:
+    batch = getattr(_sending, "batch", None)
+    if batch is not None:
+        batch.jobs.append(job)
+        return
     try:
         _queue_task(job)
     except QueueError:

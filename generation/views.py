@@ -67,17 +67,21 @@ def queue(request: HttpRequest) -> HttpResponse:
         refused.append(("", str(error)))  # said once, not per story
     if not keys:
         refused.append(("", "Select at least one story."))
-    for key in keys:
-        if key not in stories:
-            refused.append((key, f"There is no story with the key {key!r}."))
-            continue
-        if chosen is None:
-            continue
-        try:
-            job, _created = jobs.queue_generation(stories[key], user=request.user, options=chosen)
-            queued.append(job)
-        except jobs.QueueError as error:
-            refused.append((key, str(error)))
+    with jobs.enqueue_together() as sending:  # one round trip to the broker for the whole selection
+        for key in keys:
+            if key not in stories:
+                refused.append((key, f"There is no story with the key {key!r}."))
+                continue
+            if chosen is None:
+                continue
+            try:
+                job, _created = jobs.queue_generation(stories[key], user=request.user, options=chosen)
+                queued.append(job)
+            except jobs.QueueError as error:
+                refused.append((key, str(error)))
+    for job in sending.failed:
+        queued.remove(job)
+        refused.append((job.story.key, jobs.QUEUE_UNREACHABLE))
 
     message, level, details = _queue_summary(queued, refused)
     if request.htmx:

@@ -170,6 +170,8 @@ QAFORGE_WORKERS = env_int("QAFORGE_WORKERS", 8)
 # Jobs one worker process runs at once (each mostly waits on the network): 8 workers x 16 = 128 jobs in flight.
 QAFORGE_JOBS_PER_WORKER = env_int("QAFORGE_JOBS_PER_WORKER", 16)
 QAFORGE_TASK_TIMEOUT = env_int("QAFORGE_TASK_TIMEOUT", 600)
+# Queueing waits at most this long for the broker (once for a whole selection), then answers "Could not reach…".
+QAFORGE_QUEUE_TIMEOUT_SECONDS = float(os.environ.get("QAFORGE_QUEUE_TIMEOUT_SECONDS") or 3)
 Q_CLUSTER = {
     # Parallel test processes (pytest-xdist) sharing one Redis must not take each other's tasks.
     "name": os.environ.get("QAFORGE_QUEUE_NAME") or "qaforge" + os.environ.get("PYTEST_XDIST_WORKER", ""),
