@@ -180,6 +180,28 @@ def count_test_cases(stories: QuerySet[UserStory]) -> int:
     return TestCase.objects.filter(story__in=stories.order_by().values("pk")).count()
 
 
+def nothing_to_export(stories: QuerySet[UserStory], keys: Sequence[str] = ()) -> str:
+    """Why a selection without saved test cases exports nothing, naming the jobs that are still waiting for review
+    (the usual reason: generated, never saved)."""
+    from generation.models import GenerationJob, JobStatus  # generation depends on stories, not the reverse
+
+    named = f" for {', '.join(keys)}" if keys else ""
+    reason = f"Nothing to export: no saved test cases{named}."
+    waiting = list(
+        GenerationJob.objects.filter(story__in=stories.order_by().values("pk"), status=JobStatus.READY)
+        .order_by("queued_at")
+        .values_list("story__key", "pk")
+    )
+    if waiting:
+        names = ", ".join(f"{key} (job {str(pk)[:8]})" for key, pk in waiting)
+        jobs = "1 job is" if len(waiting) == 1 else f"{len(waiting)} jobs are"
+        reason += (
+            f" {jobs} still waiting for review: {names}. Save them in the browser or with "
+            "`manage.py review_jobs --save KEY …`."
+        )
+    return reason
+
+
 # --- Cucumber -----------------------------------------------------------------------------------------------------
 
 
@@ -398,6 +420,7 @@ def json_export(stories: QuerySet[UserStory]) -> Iterator[str]:
 class ExportFormat:
     name: str
     label: str
+    hint: str  # where the file goes, for the export dialog
     filename: str  # download / default file name
     content_type: str
     binary: bool  # yields bytes (zip) rather than text
@@ -406,19 +429,50 @@ class ExportFormat:
 
 
 FORMATS = {
-    "feature": ExportFormat(
-        "feature", "Cucumber .feature files (zip)", "features.zip", "application/zip", True, feature_zip
-    ),
-    "xray-csv": ExportFormat(
-        "xray-csv", "Xray test case importer (CSV)", "xray-tests.csv", "text/csv", False, xray_csv, True
-    ),
-    "testrail-csv": ExportFormat(
-        "testrail-csv", "TestRail import (CSV)", "testrail-cases.csv", "text/csv", False, testrail_csv, True
-    ),
-    "json": ExportFormat(
-        "json", "QAForge JSON (re-importable)", "test-cases.json", "application/json", False, json_export
-    ),
-    "csv": ExportFormat("csv", "QAForge CSV", "test-cases.csv", "text/csv", False, generic_csv, True),
+    fmt.name: fmt
+    for fmt in (
+        ExportFormat(
+            "feature",
+            "Cucumber .feature files",
+            "A zip of one .feature per test case, for a behave, pytest-bdd or cucumber repository.",
+            "features.zip",
+            "application/zip",
+            True,
+            feature_zip,
+        ),
+        ExportFormat(
+            "xray-csv",
+            "Xray CSV",
+            "Xray → Test Case Importer: one Cucumber test per scenario, linked to its story.",
+            "xray-tests.csv",
+            "text/csv",
+            False,
+            xray_csv,
+            True,
+        ),
+        ExportFormat(
+            "testrail-csv",
+            "TestRail CSV",
+            "TestRail → Import from CSV: one case per scenario, a section per story.",
+            "testrail-cases.csv",
+            "text/csv",
+            False,
+            testrail_csv,
+            True,
+        ),
+        ExportFormat(
+            "json",
+            "QAForge JSON",
+            "Everything, with ids: edit and bring back with import_tests.",
+            "test-cases.json",
+            "application/json",
+            False,
+            json_export,
+        ),
+        ExportFormat(
+            "csv", "Spreadsheet CSV", "One row per scenario.", "test-cases.csv", "text/csv", False, generic_csv, True
+        ),
+    )
 }
 EXPORT_FORMATS = tuple(FORMATS)
 

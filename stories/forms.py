@@ -11,12 +11,12 @@ from django.conf import settings
 from django.db import transaction
 from django.forms.models import BaseInlineFormSet, inlineformset_factory
 
-from stories import gherkin, permissions
+from stories import exporting, gherkin, permissions
 from stories.keys import normalise_key
 from stories.models import Priority, Project, Scenario, TestCase, UserStory, normalise_criterion, project_key_validator
 
 # Paths under /stories/ that a story key would shadow.
-RESERVED_STORY_KEYS = {"new", "test-cases", "import"}
+RESERVED_STORY_KEYS = {"new", "test-cases", "import", "export"}
 
 
 class _ListField(forms.CharField):
@@ -353,3 +353,59 @@ class ImportForm(forms.Form):
         if cleaned.get("project") and cleaned.get("new_project_key"):
             self.add_error("new_project_key", "Choose an existing project or type a new key, not both.")
         return cleaned
+
+
+class KeyListField(forms.Field):
+    """Story keys sent as repeated parameters (`?stories=SHOP-1&stories=SHOP-2`), normalised, in order, once each."""
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value) -> list[str]:
+        values = value if isinstance(value, list | tuple) else [value] if value else []
+        return list(dict.fromkeys(normalise_key(str(v)) for v in values if str(v).strip()))
+
+
+class ExportForm(forms.Form):
+    """What to export (story keys and/or a project, limited to what `user` may see) and how: the export dialog and
+    the download read this one form."""
+
+    stories = KeyListField(required=False)
+    project = forms.CharField(required=False, widget=forms.HiddenInput)
+    format = forms.ChoiceField(
+        choices=[(fmt.name, fmt.label) for fmt in exporting.FORMATS.values()],
+        initial="feature",
+        widget=forms.RadioSelect,
+    )
+    excel = forms.BooleanField(
+        required=False, label="For Excel", help_text="CSV only: starts the file with a UTF-8 byte-order mark."
+    )
+
+    def __init__(self, data, *, user):
+        super().__init__(data)
+        self.user = user
+
+    def clean(self) -> dict:
+        data = super().clean()
+        keys, project = data.get("stories") or [], normalise_key(data.get("project") or "")
+        if not keys and not project:
+            raise forms.ValidationError("Select stories in the table, or filter the table by a project, first.")
+        stories = permissions.visible(UserStory.objects.all(), self.user)
+        if project:
+            if not permissions.visible_projects(self.user).filter(key=project).exists():
+                raise forms.ValidationError(f"No project {project}.")
+            stories = stories.filter(project__key=project)
+        if keys:
+            found = set(stories.filter(key__in=keys).values_list("key", flat=True))
+            missing = [key for key in keys if key not in found]
+            if missing:
+                raise forms.ValidationError(f"No story {', '.join(missing)}.")
+            stories = stories.filter(key__in=keys)
+        data["selection"] = stories
+        data["project"] = project
+        return data
+
+    def filename(self) -> str:
+        """The download's name: its scope (project, story or number of stories) and the format's file name."""
+        keys, project = self.cleaned_data["stories"], self.cleaned_data["project"]
+        scope = project if project and not keys else keys[0] if len(keys) == 1 else f"{len(keys)}-stories"
+        return f"{scope}-{exporting.FORMATS[self.cleaned_data['format']].filename}"

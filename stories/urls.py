@@ -1,6 +1,6 @@
 from django.urls import path
 
-from stories import import_views, views
+from stories import export_views, import_views, views
 
 app_name = "stories"
 urlpatterns = [
@@ -11,6 +11,8 @@ urlpatterns = [
     path("import/<uuid:import_id>/", import_views.import_job, name="import_job"),
     path("import/<uuid:import_id>/confirm/", import_views.confirm_import, name="confirm_import"),
     path("import/<uuid:import_id>/cancel/", import_views.cancel_import, name="cancel_import"),
+    path("export/", export_views.export_dialog, name="export_dialog"),
+    path("export/download/", export_views.export_download, name="export"),
     path("test-cases/<int:pk>/edit/", views.edit_test_case, name="edit_test_case"),
     path("test-cases/<int:pk>/delete/", views.delete_test_case, name="delete_test_case"),
     path("test-cases/<int:pk>/feature/", views.download_feature, name="download_feature"),

@@ -4,7 +4,6 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from generation.models import GenerationJob, JobStatus
 from stories import exporting
 
 
@@ -41,7 +40,7 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from None
         count = exporting.count_test_cases(stories)
         if not count:
-            raise CommandError(self._nothing_to_export(stories, keys))
+            raise CommandError(exporting.nothing_to_export(stories, keys))
         for key in keys:
             if not stories.filter(key=key, test_cases__isnull=False).exists():
                 self.stderr.write(f"{key} has no saved test cases.")
@@ -85,20 +84,3 @@ class Command(BaseCommand):
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8")
         self.stderr.write(self.style.SUCCESS(f"Wrote {count} .feature files under {path}/"))
-
-    def _nothing_to_export(self, stories, keys) -> str:
-        named = f" for {', '.join(keys)}" if keys else ""
-        reason = f"Nothing to export: no saved test cases{named}."
-        waiting = list(
-            GenerationJob.objects.filter(story__in=stories.order_by().values("pk"), status=JobStatus.READY)
-            .order_by("queued_at")
-            .values_list("story__key", "pk")
-        )
-        if waiting:
-            names = ", ".join(f"{key} (job {str(pk)[:8]})" for key, pk in waiting)
-            jobs = "1 job is" if len(waiting) == 1 else f"{len(waiting)} jobs are"
-            reason += (
-                f" {jobs} still waiting for review: {names}. Save them in the browser or with "
-                "`manage.py review_jobs --save KEY …`."
-            )
-        return reason
