@@ -42,6 +42,7 @@ bench: setup
 	$(PY) bench/generation.py
 	$(PY) bench/jobs.py
 	$(PY) bench/sse.py
+	$(PY) bench/export.py
 
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

@@ -56,7 +56,7 @@ from stories.keys import normalise_key
 from stories.models import Priority, Project, Scenario, TestCase, TestType, UserStory
 
 BOM = "\ufeff"
-BATCH_STORIES = 200  # stories fetched (with their test cases and scenarios) per query round while streaming
+BATCH_STORIES = 50  # stories fetched (with their test cases and scenarios) per query round while streaming
 ZIP_TIMESTAMP = datetime(2000, 1, 1)  # every zip member gets it, so the same data makes the same bytes
 
 XRAY_COLUMNS = ("Test ID", "Summary", "Description", "Test Type", "Gherkin Definition", "Priority")

@@ -89,6 +89,14 @@ RULES: dict[str, dict[str, Allow | None]] = {
     "stories:import_job": {"GET": Allow("edit", 200), "POST": NOT_ALLOWED},
     "stories:confirm_import": {"GET": NOT_ALLOWED, "POST": Allow("edit", 302)},
     "stories:cancel_import": {"GET": NOT_ALLOWED, "POST": Allow("edit", 302)},
+    # --- exporting --------------------------------------------------------------------------------------------------
+    # Exports need view rights. A project or story the user may not see is "not found" in the dialog (200, with the
+    # message) and refuses the download (400), as an unknown key would: an outsider learns nothing.
+    "stories:export_dialog": {"GET": Allow("view", 200, {"project": "SHOP"}, {"outsider": 200}), "POST": NOT_ALLOWED},
+    "stories:export": {
+        "GET": Allow("view", 200, {"project": "SHOP", "format": "csv"}, {"outsider": 400}),
+        "POST": NOT_ALLOWED,
+    },
     # --- generation -----------------------------------------------------------------------------------------------
     # Several stories at once: a story the user may not see is "missing" (listed in the dialog, or refused with a
     # message), as an unknown key would be, so an outsider gets the ordinary answer and learns nothing.
