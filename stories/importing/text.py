@@ -112,6 +112,15 @@ def blocks(text: str, markup: str | None) -> list[Block]:
     return _plain_blocks(text)
 
 
+def uses_markup(text: str, markup: str | None) -> bool:
+    """Whether converting `text` changes more than its whitespace (cheap: for the "converted" warning)."""
+    if markup == "jira":
+        return _has_jira_markup(text)
+    if markup == "html":
+        return "<" in text or "&" in text
+    return markup == "markdown" and bool(re.search(r"[*_`#\[<>|-]", text))
+
+
 def description(parts: list[Block]) -> str:
     """Blocks as readable plain text: paragraphs apart, list items as "- " lines."""
     out: list[str] = []
@@ -317,25 +326,30 @@ _JIRA_FALLBACK = re.compile(r"\{(?:panel|quote|color|section|column|anchor)|(^|\
 _JIRA_HEADING = re.compile(r"^h([1-6])\.\s+(.*)$")
 _JIRA_ITEM = re.compile(r"^([*#-]+)\s+(.*)$")
 _JIRA_BLOCK = re.compile(r"^\{(noformat|code)(?::[^}]*)?\}(.*)$")
+# (the character without which the mark cannot occur, pattern, replacement): most lines skip most patterns.
 _JIRA_INLINE = [
-    (re.compile(r"\{\{(.+?)\}\}"), r"\1"),  # {{monospace}}
-    (re.compile(r"\[([^\]|]+)\|((?:https?|mailto):[^\]]+)\]"), r"\1 (\2)"),  # [text|url]
-    (re.compile(r"\[~([^\]]+)\]"), r"\1"),  # [~user]
-    (re.compile(r"\[((?:https?|mailto):[^\]]+)\]"), r"\1"),  # [url]
-    (re.compile(r"!([^!\s|]+\.\w{2,4})(?:\|[^!]*)?!"), ""),  # !image.png|thumbnail!
-    (re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])"), r"\1"),  # *bold*
-    (re.compile(r"(?<![\w_])_(?=\S)([^_\n]+?)(?<=\S)_(?![\w_])"), r"\1"),  # _italic_
-    (re.compile(r"(?<![\w+])\+(?=\S)([^+\n]+?)(?<=\S)\+(?![\w+])"), r"\1"),  # +inserted+
-    (re.compile(r"(?<![\w^])\^(?=\S)([^^\n]+?)(?<=\S)\^(?![\w^])"), r"\1"),  # ^superscript^
-    (re.compile(r"(?<![\w~])~(?=\S)([^~\n]+?)(?<=\S)~(?![\w~])"), r"\1"),  # ~subscript~
-    (re.compile(r"\?\?(.+?)\?\?"), r"\1"),  # ??citation??
+    ("{", re.compile(r"\{\{(.+?)\}\}"), r"\1"),  # {{monospace}}
+    ("[", re.compile(r"\[([^\]|]+)\|((?:https?|mailto):[^\]]+)\]"), r"\1 (\2)"),  # [text|url]
+    ("[", re.compile(r"\[~([^\]]+)\]"), r"\1"),  # [~user]
+    ("[", re.compile(r"\[((?:https?|mailto):[^\]]+)\]"), r"\1"),  # [url]
+    ("!", re.compile(r"!([^!\s|]+\.\w{2,4})(?:\|[^!]*)?!"), ""),  # !image.png|thumbnail!
+    ("*", re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])"), r"\1"),  # *bold*
+    ("_", re.compile(r"(?<![\w_])_(?=\S)([^_\n]+?)(?<=\S)_(?![\w_])"), r"\1"),  # _italic_
+    ("+", re.compile(r"(?<![\w+])\+(?=\S)([^+\n]+?)(?<=\S)\+(?![\w+])"), r"\1"),  # +inserted+
+    ("^", re.compile(r"(?<![\w^])\^(?=\S)([^^\n]+?)(?<=\S)\^(?![\w^])"), r"\1"),  # ^superscript^
+    ("~", re.compile(r"(?<![\w~])~(?=\S)([^~\n]+?)(?<=\S)~(?![\w~])"), r"\1"),  # ~subscript~
+    ("??", re.compile(r"\?\?(.+?)\?\?"), r"\1"),  # ??citation??
 ]
 
 
 def _jira_inline(text: str) -> str:
-    for pattern, replacement in _JIRA_INLINE:
-        text = pattern.sub(replacement, text)
-    text = html.unescape(text.replace("\\\\", "\n"))
+    for trigger, pattern, replacement in _JIRA_INLINE:
+        if trigger in text:
+            text = pattern.sub(replacement, text)
+    if "&" in text:
+        text = html.unescape(text)
+    if "\\\\" in text:
+        text = text.replace("\\\\", "\n")
     return _SPACES.sub(" ", text).strip()
 
 
