@@ -43,6 +43,7 @@ bench: setup
 	$(PY) bench/jobs.py
 	$(PY) bench/sse.py
 	$(PY) bench/export.py
+	$(PY) bench/importing.py
 
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
