@@ -29,7 +29,7 @@ from django.utils import timezone
 from generation import engine
 from generation.models import ACTIVE_STATUSES, GenerationJob, JobStatus, SuggestedTestCase
 from generation.options import GenerationOptions, OptionsError
-from stories import gherkin
+from stories import gherkin, history
 from stories.models import Priority, Scenario, TestCase, TestType, UserStory
 
 log = logging.getLogger("qaforge.jobs")
@@ -567,34 +567,37 @@ def save_suggestions(job: GenerationJob, edits: list[dict] | None = None, user=N
         saved = []
         saver = user if getattr(user, "is_authenticated", False) else None
         edited = 0
-        for suggestion, title, test_type, priority, scenarios, cites in plans:
-            review = "edited" if _was_edited(suggestion, title, test_type, priority, scenarios) else "unchanged"
-            edited += review == "edited"
-            test_case = TestCase.objects.create(
-                story_id=locked.story_id,
-                title=title,
-                objective=suggestion.objective,
-                preconditions=suggestion.preconditions,
-                test_type=test_type,
-                priority=priority,
-                author=saver,
-                source_job=locked,
-                generator=locked.generator,
-                model_name=locked.model,
-                model_version=locked.model_version,
-                prompt_version=locked.prompt_version,
-                story_revision=locked.story_revision,
-                token_usage=locked.token_usage,
-                requested_by_id=locked.requested_by_id,
-                generated_at=locked.finished_at,
-                review=review,
-            )
-            # Validated above; bulk_create skips Scenario.save's second validation (and its coverage signal).
-            Scenario.objects.bulk_create(
-                Scenario(test_case=test_case, position=i, name=s.name, steps=s.steps, tags=s.tags, criteria=c)
-                for i, (s, c) in enumerate(zip(scenarios, cites, strict=True))
-            )
-            saved.append(test_case)
+        # History: every test case and scenario saved here is recorded as the reviewer's, linked to the job.
+        with history.recorded_as(saver, f"saved from review of job {locked.pk}"):
+            for suggestion, title, test_type, priority, scenarios, cites in plans:
+                review = "edited" if _was_edited(suggestion, title, test_type, priority, scenarios) else "unchanged"
+                edited += review == "edited"
+                test_case = TestCase.objects.create(
+                    story_id=locked.story_id,
+                    title=title,
+                    objective=suggestion.objective,
+                    preconditions=suggestion.preconditions,
+                    test_type=test_type,
+                    priority=priority,
+                    author=saver,
+                    source_job=locked,
+                    generator=locked.generator,
+                    model_name=locked.model,
+                    model_version=locked.model_version,
+                    prompt_version=locked.prompt_version,
+                    story_revision=locked.story_revision,
+                    token_usage=locked.token_usage,
+                    requested_by_id=locked.requested_by_id,
+                    generated_at=locked.finished_at,
+                    review=review,
+                )
+                # Validated above; bulk_create skips Scenario.save's second validation (and its coverage signal).
+                rows = Scenario.objects.bulk_create(
+                    Scenario(test_case=test_case, position=i, name=s.name, steps=s.steps, tags=s.tags, criteria=c)
+                    for i, (s, c) in enumerate(zip(scenarios, cites, strict=True))
+                )
+                history.record_bulk(Scenario, rows, update=False)
+                saved.append(test_case)
         locked.story.refresh_coverage()
         suggested = len(suggestions)
         locked.review_outcome = {

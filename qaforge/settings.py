@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_q",
     "ninja",
+    "simple_history",
     "stories",
     "generation",
     "api",
@@ -65,6 +66,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # Lets stories.history record the signed-in user of a page, API call or admin change.
+    "simple_history.middleware.HistoryRequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",

@@ -14,6 +14,7 @@ from django.utils.text import slugify
 
 from stories import criteria as ac
 from stories import gherkin
+from stories.history import History
 from stories.keys import NATURAL_ORDER, KeyField, NaturalSortField
 
 project_key_validator = RegexValidator(
@@ -187,6 +188,8 @@ class UserStory(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = UserStoryQuerySet.as_manager()
+    # Who changed what (stories.history); derived columns are left out, they follow the tracked ones.
+    history = History(excluded_fields=["updated_at", "key_sort", "criteria_count", "criteria_covered"])
 
     class Meta:
         ordering = NATURAL_ORDER
@@ -318,6 +321,8 @@ class TestCase(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    history = History(excluded_fields=["updated_at"])
+
     class Meta:
         ordering = ["id"]  # no FK in ordering: it would join the story (and project) into every query
 
@@ -359,6 +364,8 @@ class Scenario(models.Model):
     steps = models.TextField(help_text="Gherkin steps, one per line: Given … When … Then …")
     tags = models.JSONField(default=list, blank=True)
     criteria = models.JSONField(default=list, blank=True, help_text="Numbers of the acceptance criteria it covers.")
+
+    history = History()
 
     class Meta:
         ordering = ["position", "id"]

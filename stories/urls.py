@@ -1,6 +1,6 @@
 from django.urls import path
 
-from stories import export_views, import_views, views
+from stories import export_views, history_views, import_views, views
 
 app_name = "stories"
 urlpatterns = [
@@ -16,8 +16,11 @@ urlpatterns = [
     path("test-cases/<int:pk>/edit/", views.edit_test_case, name="edit_test_case"),
     path("test-cases/<int:pk>/delete/", views.delete_test_case, name="delete_test_case"),
     path("test-cases/<int:pk>/feature/", views.download_feature, name="download_feature"),
+    path("test-cases/<int:pk>/history/", history_views.test_case_history, name="test_case_history"),
+    path("test-cases/<int:pk>/restore/", history_views.restore_test_case, name="restore_test_case"),
     path("<str:key>/", views.story_detail, name="detail"),
     path("<str:key>/edit/", views.edit_story, name="edit_story"),
     path("<str:key>/delete/", views.delete_story, name="delete_story"),
+    path("<str:key>/history/", history_views.story_history, name="story_history"),
     path("<str:key>/test-cases/new/", views.create_test_case, name="create_test_case"),
 ]

@@ -84,6 +84,10 @@ RULES: dict[str, dict[str, Allow | None]] = {
     "stories:edit_test_case": {"GET": Allow("edit", 200), "POST": Allow("edit", 200)},
     "stories:delete_test_case": {"GET": Allow("edit", 200), "POST": Allow("edit", 302)},
     "stories:download_feature": {"GET": Allow("view", 200), "POST": NOT_ALLOWED},
+    "stories:story_history": {"GET": Allow("view", 200), "POST": NOT_ALLOWED},
+    "stories:test_case_history": {"GET": Allow("view", 200), "POST": NOT_ALLOWED},
+    # The world's test case is not deleted: an editor is told so and sent back to its history.
+    "stories:restore_test_case": {"GET": NOT_ALLOWED, "POST": Allow("edit", 302)},
     # --- importing (an import job is content of its target project, SHOP here, waiting for confirmation) ---------
     "stories:import_stories": {"GET": Allow("create", 200), "POST": Allow("create", 200)},  # empty POST: form errors
     "stories:import_job": {"GET": Allow("edit", 200), "POST": NOT_ALLOWED},

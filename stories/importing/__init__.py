@@ -31,6 +31,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from stories import criteria as ac
+from stories import history
 from stories.importing import text as markup_text
 from stories.importing.formats import FORMAT_CHOICES, Format, map_priority, map_status
 from stories.importing.reading import ImportFailed, RawRow, json_type, read_rows
@@ -472,6 +473,10 @@ class _Pass:
         if self.write and not self.error_count:
             UserStory.objects.bulk_create(to_create, batch_size=500)
             _update_rows(to_update, sorted(changed_fields))
+            # Bulk writes send no signals: record who imported what (stories.history), as stored.
+            history.record_bulk(UserStory, to_create, update=False)
+            if to_update:
+                history.record_bulk(UserStory, UserStory.objects.filter(pk__in=[s.pk for s in to_update]), update=True)
 
 
 _VALIDATED = {name: UserStory._meta.get_field(name) for name in ("key", *STORY_FIELDS)}

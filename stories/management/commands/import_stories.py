@@ -1,8 +1,11 @@
 """`manage.py import_stories PATH`: load user stories from a tracker export (Jira CSV, Azure DevOps CSV, GitHub
 issues JSON) or QAForge's own CSV/JSON."""
 
+import os
+
 from django.core.management.base import BaseCommand, CommandError
 
+from stories import history
 from stories.importing import FORMATS, ImportFailed, import_stories
 
 
@@ -23,18 +26,20 @@ class Command(BaseCommand):
         parser.add_argument("--format", default="auto", metavar="|".join(FORMATS), help="default: recognised")
         parser.add_argument("--types", metavar="Story,Bug", help="import only these tracker types (default: all)")
         parser.add_argument("--dry-run", action="store_true", help="check and count, write nothing")
+        history.add_user_option(parser)
 
-    def handle(self, *args, path, project, format, types, dry_run, **options):
+    def handle(self, *args, path, project, format, types, dry_run, user, **options):
         progress = self._progress_line if self.stderr.isatty() else self._progress_message
         try:
-            summary = import_stories(
-                path,
-                project_key=project,
-                fmt=format,
-                types=types.split(",") if types else None,
-                dry_run=dry_run,
-                progress=progress,
-            )
+            with history.recorded_as(history.command_user(user), f"import_stories {os.path.basename(path)}"):
+                summary = import_stories(
+                    path,
+                    project_key=project,
+                    fmt=format,
+                    types=types.split(",") if types else None,
+                    dry_run=dry_run,
+                    progress=progress,
+                )
         except ImportFailed as failure:
             problems = f"{failure.total} problem{'s' if failure.total != 1 else ''}"
             raise CommandError(f"nothing imported ({problems}):\n{failure.message}") from None

@@ -1,7 +1,10 @@
 """`manage.py import_tests PATH [--story KEY] [--dry-run]`: bring edited test cases back (stories.importing_tests)."""
 
+import os
+
 from django.core.management.base import BaseCommand, CommandError
 
+from stories import history
 from stories.importing_tests import ImportTestsError, import_tests
 
 
@@ -16,10 +19,12 @@ class Command(BaseCommand):
         parser.add_argument("path", help="a .feature or .json file, a directory, or a .zip")
         parser.add_argument("--story", metavar="KEY", help="story for test cases without a @STORY-KEY tag or id")
         parser.add_argument("--dry-run", action="store_true", help="check and report, write nothing")
+        history.add_user_option(parser)
 
-    def handle(self, *args, path, story, dry_run, **options):
+    def handle(self, *args, path, story, dry_run, user, **options):
         try:
-            report = import_tests(path, story_key=story, dry_run=dry_run)
+            with history.recorded_as(history.command_user(user), f"import_tests {os.path.basename(path)}"):
+                report = import_tests(path, story_key=story, dry_run=dry_run)
         except ImportTestsError as error:
             for problem in error.problems:
                 self.stderr.write(problem)
