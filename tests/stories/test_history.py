@@ -154,3 +154,17 @@ def test_history_of_another_project_is_not_found(shop, bank):
 def test_gherkin_diff_marks_added_and_removed_lines(before, after):
     kinds = {kind for kind, _ in history.gherkin_diff(before, after)}
     assert kinds & {"add", "del"}
+
+
+def test_an_api_update_with_a_token_names_the_token_s_user(shop):
+    from api.models import ApiToken
+    from tests.api.conftest import ApiClient
+
+    story = factories.make_story(project=shop, key="SHOP-1", title="Before")
+    editor = factories.make_user("scripted-editor")
+    permissions.grant(editor, shop, Role.EDITOR)
+    _row, raw = ApiToken.objects.issue(editor, "ci")
+    response = ApiClient(raw).patch("/api/stories/SHOP-1", {"title": "Renamed by a script"})
+    assert response.status_code == 200
+    latest = story.history.first()
+    assert (latest.history_type, latest.title, latest.history_user) == ("~", "Renamed by a script", editor)
