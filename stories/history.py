@@ -60,8 +60,11 @@ class History(HistoricalRecords):
 
 def record_bulk(model, rows: Iterable, *, update: bool) -> None:
     """History rows for objects written with bulk_create / a bulk UPDATE (pass the rows as stored)."""
-    actor = _actor.get() or (None, "")
-    model.history.bulk_history_create(list(rows), update=update, default_user=actor[0], default_change_reason=actor[1])
+    user, reason = _actor.get() or (None, "")
+    if user is None:  # not in a recorded_as block: the signed-in user of the request, if any
+        request_user = getattr(getattr(HistoricalRecords.context, "request", None), "user", None)
+        user = request_user if getattr(request_user, "is_authenticated", False) else None
+    model.history.bulk_history_create(list(rows), update=update, default_user=user, default_change_reason=reason)
 
 
 def add_user_option(parser) -> None:

@@ -24,7 +24,7 @@ from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from stories import permissions
+from stories import history, permissions
 from stories.importing import ImportFailed, ImportSummary, import_stories
 from stories.models import ImportJob, Project, Role
 
@@ -126,7 +126,8 @@ def _run(job: ImportJob, *, dry_run: bool, done: str) -> str:
         editable = set(permissions.editable_projects(user).values_list("pk", flat=True))
     progress = _Progress(job)
     try:
-        with job.upload.open("rb") as stream:
+        # History names the user who uploaded and confirmed the file (stories.history), as the page would.
+        with job.upload.open("rb") as stream, history.recorded_as(user, f"import {job.original_name}"):
             progress.stream = stream
             summary = import_stories(
                 stream,

@@ -246,9 +246,7 @@ def read_stream(client: httpx.Client, url: str, last_id: str | None = None, stop
 
 @pytest.mark.slow
 @committed
-def test_a_pipeline_follows_a_real_job_live_and_resumes_after_a_dropped_connection(
-    daphne, cluster, fake, story, token
-):
+def test_a_pipeline_follows_a_real_job_live_and_resumes_after_a_dropped_connection(daphne, cluster, fake, story, token):
     fake.reset()
     client = httpx.Client(base_url=daphne, headers={"Authorization": f"Bearer {token}"}, timeout=30)
     with client:

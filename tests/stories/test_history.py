@@ -9,6 +9,7 @@ from generation.models import GenerationJob, JobStatus, SuggestedTestCase
 from stories import history, permissions
 from stories.models import Role, Scenario, TestCase, UserStory
 from tests import factories
+from tests.generation.test_views import review_data
 
 STEPS = "Given a shopper with an empty cart\nWhen they add a book\nThen the cart shows 1 item"
 
@@ -52,21 +53,13 @@ def test_an_import_names_the_user_and_the_file(shop, tmp_path):
 def test_a_review_save_names_the_reviewer_and_links_the_job(shop):
     story = factories.make_story(project=shop, key="SHOP-1")
     job = GenerationJob.objects.create(story=story, status=JobStatus.READY, generator="offline")
-    suggestion = SuggestedTestCase.objects.create(
+    SuggestedTestCase.objects.create(
         job=job, title="Adds a book", scenarios=[{"name": "One book", "steps": STEPS, "tags": []}]
     )
     editor = member(Role.EDITOR, shop)
-    data = {
-        "keep": [str(suggestion.pk)],
-        f"s{suggestion.pk}-count": "1",
-        f"s{suggestion.pk}-title": "Adds a book",
-        f"s{suggestion.pk}-test_type": "FUNCTIONAL",
-        f"s{suggestion.pk}-priority": "medium",
-        f"s{suggestion.pk}-sc0-name": "One book",
-        f"s{suggestion.pk}-sc0-steps": STEPS,
-        f"s{suggestion.pk}-sc0-tags": "",
-    }
-    assert editor.post(reverse("generation:save", args=[job.pk]), data).status_code == 302
+    data = review_data(job, confirm_uncovered="1")
+    response = editor.post(reverse("generation:save", args=[job.pk]), data)
+    assert response.status_code == 302, response.content.decode()[-3000:]
     test_case = TestCase.objects.get()
     record = test_case.history.get()
     assert (record.history_user, record.source_job_id) == (editor.user, job.pk)
@@ -168,3 +161,22 @@ def test_an_api_update_with_a_token_names_the_token_s_user(shop):
     assert response.status_code == 200
     latest = story.history.first()
     assert (latest.history_type, latest.title, latest.history_user) == ("~", "Renamed by a script", editor)
+
+
+def test_an_import_from_the_import_page_names_the_editor_who_uploaded_it(shop, settings, tmp_path):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from stories import tasks
+    from stories.models import ImportJob
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    editor = member(Role.EDITOR, shop)
+    csv = SimpleUploadedFile("backlog.csv", b"key,title\nSHOP-9,Pay by voucher\n")
+    data = {"file": csv, "format": "auto", "project": shop.pk, "new_project_key": "", "types": ""}
+    assert editor.post(reverse("stories:import_stories"), data).status_code == 302
+    job = ImportJob.objects.get()
+    tasks.parse_import(str(job.pk))
+    editor.post(reverse("stories:confirm_import", args=[job.pk]))
+    tasks.write_import(str(job.pk))  # in the worker, where no request names the user
+    record = UserStory.objects.get(key="SHOP-9").history.get()
+    assert (record.history_user, record.history_change_reason) == (editor.user, "import backlog.csv")

@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('generation', '0008_rate_limit'),
-        ('stories', '0006_criteria_numbers_coverage_provenance'),
+        ('stories', '0007_import_job'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
