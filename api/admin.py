@@ -1,8 +1,9 @@
 """Admins see every user's API tokens (never the token itself) and revoke them."""
 
 from django.contrib import admin, messages
+from django.urls import reverse
 
-from api.models import ApiToken
+from api.models import ApiToken, HookDelivery, JiraHook
 
 
 @admin.register(ApiToken)
@@ -27,3 +28,34 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def revoke(self, request, queryset) -> None:
         revoked = sum(token.revoke() for token in queryset)
         self.message_user(request, f"Revoked {revoked} token{'s' if revoked != 1 else ''}.", messages.SUCCESS)
+
+
+@admin.register(JiraHook)
+class JiraHookAdmin(admin.ModelAdmin):
+    list_display = ["project", "generate_on_create", "criteria_field", "webhook_url"]
+    list_select_related = ["project"]
+    readonly_fields = ["webhook_url", "created_at"]
+    fields = [
+        "project",
+        "criteria_field",
+        "generate_on_create",
+        "test_cases",
+        "scenarios_per_test",
+        "test_types",
+        "secret",
+        "webhook_url",
+        "created_at",
+    ]
+
+    @admin.display(description="webhook URL (for senders without a token)")
+    def webhook_url(self, hook: JiraHook) -> str:
+        return reverse("api:jira_hook_by_secret", args=[hook.secret]) if hook.pk else "(saved first)"
+
+
+@admin.register(HookDelivery)
+class HookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ["delivery_id", "story_key", "outcome", "received_at"]
+    search_fields = ["delivery_id", "story_key"]
+
+    def has_add_permission(self, request) -> bool:
+        return False

@@ -15,6 +15,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from generation.options import DEFAULT_SCENARIOS_PER_TEST, DEFAULT_TEST_CASES
+
 TOKEN_PREFIX = "qaf_"
 # Writing last_used_at on every request would make every API call a write; once a minute is precise enough.
 LAST_USED_RESOLUTION = timedelta(seconds=60)
@@ -93,3 +95,73 @@ class ApiToken(models.Model):
     def revoke(self) -> bool:
         """Stop the token working at once; False if it was already revoked."""
         return bool(ApiToken.objects.filter(pk=self.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()))
+
+
+def _new_secret() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class JiraHook(models.Model):
+    """How one project takes Jira's issue webhooks: where acceptance criteria live, and whether a new story is
+    generated for at once (with these options, validated by generation.options.GenerationOptions)."""
+
+    project = models.OneToOneField("stories.Project", on_delete=models.CASCADE, related_name="jira_hook")
+    secret = models.CharField(
+        max_length=64,
+        unique=True,
+        default=_new_secret,
+        help_text="Part of the webhook URL (/api/hooks/jira/<secret>) for senders that cannot send a token.",
+    )
+    criteria_field = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="The Jira field holding acceptance criteria: its id (customfield_10042) or its name "
+        "(Acceptance Criteria). Empty: criteria are looked for in the description.",
+    )
+    generate_on_create = models.BooleanField(
+        default=False, help_text="Queue a generation as soon as a webhook creates a story."
+    )
+    test_cases = models.PositiveSmallIntegerField(default=DEFAULT_TEST_CASES)
+    scenarios_per_test = models.PositiveSmallIntegerField(default=DEFAULT_SCENARIOS_PER_TEST)
+    test_types = models.JSONField(default=list, blank=True, help_text='e.g. ["FUNCTIONAL", "UI"]; empty: the default')
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "Jira webhook"
+
+    def __str__(self) -> str:
+        return f"Jira webhook of {self.project.key}"
+
+    def options(self):
+        """The project's default generation options (the dialog's defaults where none are set)."""
+        from generation.options import GenerationOptions
+
+        return GenerationOptions.parse(
+            test_cases=self.test_cases, scenarios_per_test=self.scenarios_per_test, test_types=self.test_types or None
+        )
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from generation.options import OptionsError
+
+        try:
+            self.options()
+        except OptionsError as error:
+            raise ValidationError(error.messages) from None
+
+
+class HookDelivery(models.Model):
+    """A webhook delivery already handled, by the sender's delivery id: a retried delivery changes nothing twice."""
+
+    delivery_id = models.CharField(max_length=200, unique=True)
+    story_key = models.CharField(max_length=50, blank=True)
+    outcome = models.CharField(max_length=20, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-received_at"]
+        verbose_name_plural = "hook deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.delivery_id} → {self.story_key} ({self.outcome})"

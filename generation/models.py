@@ -9,6 +9,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from generation.options import DEFAULT_SCENARIOS_PER_TEST, DEFAULT_TEST_CASES
 from stories.models import Priority, TestType, UserStory
 
 
@@ -32,8 +33,8 @@ class GenerationJob(models.Model):
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
 
     # What was asked for.
-    test_cases = models.PositiveSmallIntegerField(default=5)
-    scenarios_per_test = models.PositiveSmallIntegerField(default=3)
+    test_cases = models.PositiveSmallIntegerField(default=DEFAULT_TEST_CASES)
+    scenarios_per_test = models.PositiveSmallIntegerField(default=DEFAULT_SCENARIOS_PER_TEST)
     test_types = models.JSONField(default=list)
     # Only these acceptance criteria (their AC numbers); empty: the whole story.
     criteria = models.JSONField(default=list, blank=True)

@@ -60,6 +60,7 @@ URL_KWARGS = {
     "project_key": "SHOP",
     "suggestion_id": "0",  # only PATCH and DELETE use it: GET and POST are refused before it is looked up
     "rest": "no/such/endpoint",
+    "secret": "no-such-secret",
     "import_id": "import_job.pk",
 }
 
@@ -148,6 +149,10 @@ RULES: dict[str, dict[str, Allow | None]] = {
     "api:story_test_cases": {"GET": Allow("view", 200), "POST": NOT_ALLOWED},
     "api:project_test_cases": {"GET": Allow("view", 200), "POST": NOT_ALLOWED},
     "api:export": {"GET": Allow("login", 200), "POST": NOT_ALLOWED},  # everything the user may see
+    # A form body holds no Jira issue: 400 for whoever is signed in (who may write where is in test_jira_hook.py).
+    "api:jira_hook": {"GET": NOT_ALLOWED, "POST": Allow("login", 400)},
+    # The project's secret is the credential: anyone with a wrong one gets 404.
+    "api:jira_hook_by_secret": {"GET": NOT_ALLOWED, "POST": Allow("public", 404)},
     # --- API tokens (account page) --------------------------------------------------------------------------------
     "api_tokens:list": {"GET": Allow("login", 200), "POST": Allow("login", 200)},  # empty POST: form errors
     # Your own tokens only: any other id (here, the world has no token) is 404.
