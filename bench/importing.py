@@ -114,7 +114,7 @@ def main() -> int:
     parser.add_argument("--file", help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    os.environ.setdefault("DEBUG", "1")
+    os.environ["DEBUG"] = ""  # as in production: DEBUG keeps every query's SQL in memory
     os.environ.setdefault("SECRET_KEY", "qaforge-bench-only")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "qaforge.settings")
     os.environ["QAFORGE_LOG_LEVEL"] = "WARNING"

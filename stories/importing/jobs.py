@@ -174,10 +174,13 @@ class _Progress:
             return
         self.last = now
         writing = message.startswith("writing")
-        share = min(1.0, self.stream.tell() / self.job.size)
-        # The write step reads the file twice (check, then write): each pass is half of its bar.
-        percent = int(share * 50) + (50 if writing else 0) if self.job.status == Status.IMPORTING else int(share * 100)
         rows = int(message.split(":")[1].replace("rows", "").replace(",", "").strip() or 0)
+        if writing:  # the write pass replays the checked rows: its share is rows written of rows read
+            share = rows / self.job.rows if self.job.rows else 1.0
+        else:
+            share = min(1.0, self.stream.tell() / self.job.size)
+        # The write step checks the file again, then writes: each is half of its bar.
+        percent = int(share * 50) + (50 if writing else 0) if self.job.status == Status.IMPORTING else int(share * 100)
         ImportJob.objects.filter(pk=self.job.pk).update(progress=min(percent, 99), rows=rows, updated_at=timezone.now())
 
 
