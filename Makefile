@@ -28,12 +28,21 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 setup: $(VENV)/.installed
 
-run: setup
-	$(PY) manage.py migrate --no-input
-	$(PY) manage.py collectstatic --no-input --verbosity 0
-	HOST=$(HOST) QAFORGE_PORT=$(QAFORGE_PORT) $(PY) manage.py demo
-	@echo "QAForge is starting at http://$(HOST):$(QAFORGE_PORT)/  (web server and worker; Ctrl-C stops both)"
-	HOST=$(HOST) QAFORGE_PORT=$(QAFORGE_PORT) $(VENV)/bin/honcho start --no-prefix -f Procfile
+# Local settings for this checkout, read by the web server, the worker and every `.venv/bin/python manage.py`
+# command (qaforge/settings.py loads it). Written once; edit it freely (e.g. add GEMINI_API_KEY=...).
+.env:
+	@printf '%s\n' '# QAForge local settings (written by make run; the real environment wins over this file).' \
+	  '# See README.md, "Configuration", for every variable.' 'DEBUG=1' > $@
+
+# Quiet set-up, then web + worker + a banner that prints the address and the demo login once the server answers
+# and the worker has run a task. Ctrl-C stops all three; an interrupted server is a normal end, not an error.
+run: setup .env
+	@$(PY) manage.py migrate --no-input --verbosity 0
+	@$(PY) manage.py collectstatic --no-input --verbosity 0
+	@$(PY) manage.py demo --verbosity 0
+	@echo "Starting QAForge (web server and worker)…"
+	@HOST=$(HOST) QAFORGE_PORT=$(QAFORGE_PORT) $(VENV)/bin/honcho start --no-prefix -f Procfile; \
+	  status=$$?; if [ $$status -eq 130 ] || [ $$status -eq 143 ] || [ $$status -eq 0 ]; then echo "QAForge stopped."; exit 0; fi; exit $$status
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)

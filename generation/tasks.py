@@ -12,3 +12,8 @@ def run_generation_job(job_id: str) -> str:
 def reap_stale_jobs() -> dict:
     """Every minute: re-queue jobs whose worker died or whose queue task vanished."""
     return jobs.reap_stale_jobs()
+
+
+def ping() -> str:
+    """A task that does nothing: `manage.py serve_banner` queues it to see that a worker answers."""
+    return "pong"

@@ -9,8 +9,15 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from dotenv import load_dotenv
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# Local settings for this checkout (`make run` writes DEBUG=1 there; add GEMINI_API_KEY etc.), so that
+# `.venv/bin/python manage.py ...`, the web server and the worker all run with the same settings. The real
+# environment wins over the file; QAFORGE_ENV_FILE points elsewhere ("" for none).
+ENV_FILE = os.environ.get("QAFORGE_ENV_FILE", str(BASE_DIR / ".env"))
+if ENV_FILE:
+    load_dotenv(ENV_FILE, override=False)
 DATA_DIR = Path(os.environ.get("QAFORGE_DATA_DIR", BASE_DIR / "data"))
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 # Uploaded import files wait here for the worker (never served: there is no MEDIA_URL route).

@@ -14,13 +14,16 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         result = load_demo()
-        if result.changed:
+        if options["verbosity"] < 1:
+            pass  # `make run` prints the address and the login itself, once the server answers
+        elif result.changed:
             self.stdout.write(self.style.SUCCESS("Demo data loaded: " + ", ".join(result.changes) + "."))
         else:
             self.stdout.write("Demo data already loaded: nothing changed.")
-        self.stdout.write(
-            f"Open {DEMO_URL} and log in as {DEMO_USERNAME} / {DEMO_PASSWORD} (also the admin at /admin/)."
-        )
+        if options["verbosity"] >= 1:
+            self.stdout.write(
+                f"Open {DEMO_URL} and log in as {DEMO_USERNAME} / {DEMO_PASSWORD} (also the admin at /admin/)."
+            )
         if not settings.DEBUG:
             self.stderr.write(
                 self.style.WARNING("DEBUG is off: the demo user has a known password; do not expose this server.")
