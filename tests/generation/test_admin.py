@@ -46,7 +46,7 @@ def test_a_job_page_shows_progress_and_its_suggestions_inline(admin_user_logged_
     page = admin_user_logged_in.get(f"/admin/generation/generationjob/{ready.pk}/change/").content.decode()
     assert "Add one item" in page
     listing = admin_user_logged_in.get("/admin/generation/generationjob/").content.decode()
-    assert '<progress max="100" value="40"></progress> 40%' in listing
+    assert '<progress max="100" value="40" style="width: 4rem"></progress> 40%' in listing
     assert "SHOP-12" in listing
 
 
@@ -80,3 +80,29 @@ def test_saved_jobs_cannot_be_requeued(admin_user_logged_in, story):
     saved.refresh_from_db()
     assert saved.status == "saved"
     assert "saved or discarded job cannot be queued again" in response.content.decode()
+
+
+def test_a_job_is_read_only_in_the_admin_and_changed_only_by_actions(admin_user_logged_in, jobs_rows):
+    ready, running = jobs_rows
+    url = f"/admin/generation/generationjob/{running.pk}/change/"
+    page = admin_user_logged_in.get(url).content.decode()
+    assert 'name="status"' not in page and 'name="progress"' not in page  # shown, not editable
+    assert "Batch 2 of 3" in page
+    # A forged post changes nothing either.
+    admin_user_logged_in.post(url, {"status": "ready", "progress": "100"})
+    running.refresh_from_db()
+    assert (running.status, running.progress) == ("running", 40)
+    assert admin_user_logged_in.get("/admin/generation/generationjob/add/").status_code == 403
+
+
+def test_a_job_page_shows_warnings_as_a_list_and_the_report_as_indented_json(admin_user_logged_in, story):
+    job = GenerationJob.objects.create(
+        story=story,
+        status=JobStatus.READY,
+        warnings=["Gemini returned 4 of the 5 test cases asked.", "2 scenarios were dropped: no <Then> step."],
+        report={"batches": 2, "retries": {"rate_limited": 1}},
+    )
+    page = admin_user_logged_in.get(f"/admin/generation/generationjob/{job.pk}/change/").content.decode()
+    assert "<li>Gemini returned 4 of the 5 test cases asked.</li>" in page
+    assert "<li>2 scenarios were dropped: no &lt;Then&gt; step.</li>" in page
+    assert '{\n  "batches": 2,\n  "retries": {\n    "rate_limited": 1\n  }\n}' in page.replace("&quot;", '"')
