@@ -19,6 +19,7 @@ from django.db.models.functions import Coalesce
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from generation import runs
 from generation.jobs import latest_jobs_for
 from generation.models import GenerationJob, JobStatus
 from stories.models import TestCase, UserStory
@@ -137,7 +138,9 @@ def badge_context(story: UserStory, job: GenerationJob | None) -> dict:
         count = story_case_count(story)
         return {**context, "state": "count", "label": count_label(count), "test_case_count": count}
     if job.status == JobStatus.QUEUED:
-        return {**context, "state": "queued", "label": "Queued", "cancel_url": cancel_url(job)}
+        ahead = runs.jobs_ahead(job)
+        label = f"Queued · {ahead} ahead" if ahead else "Queued"
+        return {**context, "state": "queued", "label": label, "cancel_url": cancel_url(job)}
     if job.status == JobStatus.RUNNING:
         if job.progress <= 0 and job.batches_done == 0:
             state, label = "starting", "Starting"

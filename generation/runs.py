@@ -24,6 +24,7 @@ lead's single story; the same order gives a queued job's "N ahead".
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import threading
@@ -52,6 +53,50 @@ def _worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"[:100]
 
 
+# --- What a selection will cost -----------------------------------------------------------------------------------
+
+DEFAULT_CALL_SECONDS = 20.0  # a model call's latency before any job has measured one
+TOKENS_PER_CALL = 3000  # roughly, for a batch of 15 scenarios (the limiter corrects with what Gemini reports)
+
+
+def typical_call_seconds() -> float:
+    """The median latency of recent Gemini calls (from the last finished jobs' reports), or a default."""
+    reports = GenerationJob.objects.filter(generator="gemini", status__in=[JobStatus.READY, JobStatus.SAVED])
+    seconds = sorted(
+        s
+        for report in reports.order_by("-finished_at").values_list("report", flat=True)[:20]
+        for s in (report or {}).get("timings", {}).get("batch_seconds", [])
+        if s
+    )
+    return seconds[len(seconds) // 2] if seconds else DEFAULT_CALL_SECONDS
+
+
+def estimate(stories: int, request: engine.GenerationRequest) -> dict:
+    """Model calls and about how long `stories` stories take with these options, given the cluster's limits:
+    {"calls", "seconds", "limited_by"} ("limited_by" names the limit that sets the time, or "")."""
+    if stories <= 0:
+        return {"calls": 0, "seconds": 0.0, "limited_by": ""}
+    batches = len(engine.plan(engine.StorySnapshot(key="", title=""), request).batches)
+    calls = stories * batches
+    latency = typical_call_seconds()
+    window = float(settings.QAFORGE_LLM_RATE_WINDOW_SECONDS or 60)
+    capacity = max(1, settings.QAFORGE_WORKERS * settings.QAFORGE_JOBS_PER_WORKER)
+    times = {"": latency, "workers": math.ceil(stories / capacity) * latency}
+    if settings.QAFORGE_LLM_CONCURRENCY:
+        times["calls in flight"] = math.ceil(calls / settings.QAFORGE_LLM_CONCURRENCY) * latency
+    if settings.QAFORGE_LLM_RPM:
+        times["requests per minute"] = (math.ceil(calls / settings.QAFORGE_LLM_RPM) - 1) * window + latency
+    if settings.QAFORGE_LLM_TPM:
+        tokens = calls * TOKENS_PER_CALL
+        times["tokens per minute"] = (math.ceil(tokens / settings.QAFORGE_LLM_TPM) - 1) * window + latency
+    limited_by = max(times, key=lambda name: (times[name], name == ""))
+    return {
+        "calls": calls,
+        "seconds": times[limited_by],
+        "limited_by": limited_by if times[limited_by] > latency else "",
+    }
+
+
 # --- Choosing and claiming -----------------------------------------------------------------------------------------
 
 
@@ -70,6 +115,30 @@ def fair_order(queued: list[tuple], running: Counter) -> list:
     return [pk for _, _, pk in sorted(turns, key=lambda t: (t[0], t[1]))]
 
 
+_positions: dict = {"as_of": None, "at": 0.0, "ahead": {}}
+POSITIONS_MAX_AGE = 1.0  # seconds a page load may reuse the positions computed for another badge
+
+
+def jobs_ahead(job: GenerationJob) -> int:
+    """How many queued jobs the cluster will start before this queued one (0: it is next).
+
+    Computed for every queued job at once and reused: a claim touches every queued job's `updated_at` (so the live
+    badges are sent again), and a job changed after the last computation triggers a new one, so a pushed badge never
+    shows a count older than itself.
+    """
+    cached = _positions
+    stale = cached["as_of"] is None or job.updated_at > cached["as_of"]
+    if stale or time.monotonic() - cached["at"] > POSITIONS_MAX_AGE:
+        as_of = jobs._now()
+        cached = {"as_of": as_of, "at": time.monotonic(), "ahead": queue_positions()}
+        _positions.update(cached)
+    return cached["ahead"].get(job.pk, 0)
+
+
+def forget_queue_positions() -> None:
+    _positions.update(as_of=None, at=0.0, ahead={})
+
+
 def queue_positions() -> dict:
     """{job pk: number of queued jobs the cluster will start before it}, for the "Queued · N ahead" badge."""
     queued = list(
@@ -86,6 +155,7 @@ def _claim(job_id, token: str) -> bool:
     claimers cannot both win."""
     now = jobs._now()
     stale = now - timedelta(seconds=settings.QAFORGE_JOB_STALE_SECONDS)
+    generator = engine.active_generator()
     claimable = Q(status=JobStatus.QUEUED) | (
         Q(status=JobStatus.RUNNING) & (Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True))
     )
@@ -98,26 +168,55 @@ def _claim(job_id, token: str) -> bool:
             heartbeat_at=now,
             updated_at=now,
             worker=_worker_name(),
+            generator=generator["generator"],
+            model=generator["model"],
             phase="Starting",
             error="",
         )
     )
 
 
-def claim_next(token: str, limit: int = 200):
-    """Claim the queued job whose turn it is (see fair_order); None when nothing is queued."""
-    queued = list(
-        GenerationJob.objects.filter(status=JobStatus.QUEUED)
-        .order_by("queued_at")
-        .values_list("pk", "requested_by_id", "queued_at")[:limit]
-    )
-    if not queued:
-        return None
-    running = Counter(GenerationJob.objects.filter(status=JobStatus.RUNNING).values_list("requested_by_id", flat=True))
-    for pk in fair_order(queued, running)[:20]:
-        if _claim(pk, token):
-            return pk
-    return None
+def claim_next(token: str, want: int = 1, limit: int = 500) -> list:
+    """Claim up to `want` queued jobs whose turn it is (see fair_order) in one UPDATE; their pks, [] if none.
+
+    One write for many jobs matters on SQLite, where every write waits its turn for the one write lock.
+    """
+    for _ in range(3):  # other workers may take some of the same jobs: try again for the rest
+        queued = list(
+            GenerationJob.objects.filter(status=JobStatus.QUEUED)
+            .order_by("queued_at")
+            .values_list("pk", "requested_by_id", "queued_at")[:limit]
+        )
+        if not queued:
+            return []
+        running = Counter(
+            GenerationJob.objects.filter(status=JobStatus.RUNNING).values_list("requested_by_id", flat=True)
+        )
+        turn = fair_order(queued, running)[:want]
+        now = jobs._now()
+        generator = engine.active_generator()
+        with transaction.atomic():
+            taken = GenerationJob.objects.filter(pk__in=turn, status=JobStatus.QUEUED).update(
+                status=JobStatus.RUNNING,
+                run_token=token,
+                attempts=F("attempts") + 1,
+                started_at=now,
+                heartbeat_at=now,
+                updated_at=now,
+                worker=_worker_name(),
+                generator=generator["generator"],
+                model=generator["model"],
+                phase="Starting",
+                error="",
+            )
+            if taken:
+                # Every job still queued moved up: touch them so the live badges' "N ahead" is sent again.
+                GenerationJob.objects.filter(status=JobStatus.QUEUED).update(updated_at=now)
+        if taken:
+            return list(
+                GenerationJob.objects.filter(pk__in=turn, run_token=token, started_at=now).values_list("pk", flat=True)
+            )
+    return []
 
 
 # --- The lease ------------------------------------------------------------------------------------------------------
@@ -199,7 +298,8 @@ class _Run:
         self.last_write = 0.0
 
     def on_batch_done(self, batch, done: int, total: int) -> None:
-        with self.lock:
+        # One transaction for the checkpoint and the progress: on SQLite each write transaction waits for the lock.
+        with self.lock, transaction.atomic():
             if not batch.error:  # only successes are kept: a failed batch is asked again by the next run
                 BatchCheckpoint.objects.update_or_create(
                     job_id=self.job.pk, index=batch.index, defaults={"result": batch.to_dict()}
@@ -208,14 +308,15 @@ class _Run:
             if done == total or now_mono - self.last_write >= self.PROGRESS_INTERVAL:
                 self.last_write = now_mono
                 try:
-                    GenerationJob.objects.filter(pk=self.job.pk, run_token=self.token).update(
-                        progress=min(99, round(100 * done / max(total, 1))),
-                        phase=f"Batch {done} of {total}",
-                        batches_done=done,
-                        batches_total=total,
-                        heartbeat_at=jobs._now(),
-                        updated_at=jobs._now(),
-                    )
+                    with transaction.atomic():  # a savepoint: a failed progress write keeps the checkpoint
+                        GenerationJob.objects.filter(pk=self.job.pk, run_token=self.token).update(
+                            progress=min(99, round(100 * done / max(total, 1))),
+                            phase=f"Batch {done} of {total}",
+                            batches_done=done,
+                            batches_total=total,
+                            heartbeat_at=jobs._now(),
+                            updated_at=jobs._now(),
+                        )
                 except DatabaseError as error:  # progress is a courtesy; the checkpoint above is what matters
                     log.warning("job %s progress not written: %s", self.job.pk, error.__class__.__name__)
         log.info(
@@ -257,10 +358,6 @@ def _run_held(job_id, lease: Lease) -> str:
             scenarios_per_test=job.scenarios_per_test,
             test_types=tuple(job.test_types),
             criteria=tuple(job.criteria or ()),
-        )
-        generator = engine.active_generator()
-        GenerationJob.objects.filter(pk=job.pk, run_token=token).update(
-            generator=generator["generator"], model=generator["model"], phase="Planning", updated_at=jobs._now()
         )
         result = engine.generate(
             engine.StorySnapshot.from_story(job.story),
@@ -380,11 +477,9 @@ def run_task(job_id) -> str:
         if first is not None:
             running.add(pool.submit(_run_claimed, first, lease))
         while True:
-            while len(running) < room and time.monotonic() < claim_until and not STOPPING.is_set():
-                claimed = claim_next(lease.token)
-                if claimed is None:
-                    break
-                running.add(pool.submit(_run_claimed, claimed, lease))
+            if len(running) < room and time.monotonic() < claim_until and not STOPPING.is_set():
+                for claimed in claim_next(lease.token, want=room - len(running)):
+                    running.add(pool.submit(_run_claimed, claimed, lease))
             if not running:
                 break
             finished, running = wait(running, timeout=CLAIM_POLL_SECONDS, return_when=FIRST_COMPLETED)

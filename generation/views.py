@@ -17,7 +17,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
-from generation import engine, jobs, options, review
+from generation import engine, jobs, options, review, runs
 from generation.badges import render_badge
 from generation.models import GenerationJob, JobStatus
 from stories import permissions
@@ -42,17 +42,47 @@ def _story_keys(request: HttpRequest) -> list[str]:
 def generate_form(request: HttpRequest) -> HttpResponse:
     keys = _story_keys(request)
     stories = _stories_to_generate(request, keys)
+    defaults = options.dialog_defaults()
+    try:  # the estimate follows the options as the lead changes them (the dialog asks again on change)
+        chosen = options.GenerationOptions.from_form(request.GET) if "test_cases" in request.GET else None
+    except options.OptionsError:
+        chosen = None
+    chosen = chosen or options.GenerationOptions.parse(
+        test_cases=defaults["test_cases"],
+        scenarios_per_test=defaults["scenarios_per_test"],
+        test_types=defaults["selected_types"],
+    )
+    generator = engine.active_generator()
     context = {
         "stories": stories,
         "missing": [k for k in keys if k not in {s.key for s in stories}],
         "test_types": TestType.choices,
-        **options.dialog_defaults(),
-        "generator": engine.active_generator(),
+        **defaults,
+        "generator": generator,
+        "estimate": _estimate_text(len(stories), chosen, generator),
         "next": _next_url(request),
     }
+    if request.htmx and request.htmx.target == "generate-estimate":
+        return render(request, "generation/generate.html#generate-estimate", context)
     # HTMX appends the answer to <body>: a <dialog class="modal"> that app.js opens, and removes once closed.
     template = "generation/generate.html#generate-dialog" if request.htmx else "generation/generate.html"
     return render(request, template, context)
+
+
+def _estimate_text(stories: int, chosen, generator: dict) -> str:
+    if not stories:
+        return ""
+    if generator["generator"] != "gemini":
+        return "The offline generator makes no model calls: ready in a moment."
+    request = engine.GenerationRequest(
+        test_cases=chosen.test_cases, scenarios_per_test=chosen.scenarios_per_test, test_types=tuple(chosen.types)
+    )
+    guess = runs.estimate(stories, request)
+    seconds = guess["seconds"]
+    duration = f"{max(1, round(seconds))} s" if seconds < 90 else f"{round(seconds / 60)} min"
+    calls = guess["calls"]
+    text = f"About {calls} model call{'s' if calls != 1 else ''} · about {duration}"
+    return f"{text}, set by the {guess['limited_by']} limit" if guess["limited_by"] else text
 
 
 @require_POST

@@ -1,0 +1,235 @@
+"""A whole sprint through the real cluster with default settings: 50 and 100 stories x 45 scenarios at latency L.
+
+Prints, per run, the wall time from the first queue call to the last job ready as a multiple of L (the goal: 50
+stories <= 1.5 x L plus the queueing time, 100 stories <= 2 x L), the queueing time, the peak number of calls in
+flight at the fake Gemini server, the cluster's peak RSS and its CPU seconds per job. Then the same cluster under a
+cluster-wide request limit: the most calls Gemini saw in any window, and the wall time against calls / R.
+
+    .venv/bin/python bench/throughput.py [--latency 1.0] [--stories 50,100] [--rpm 12 --window 10 --rpm-stories 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--latency", type=float, default=1.0)
+    parser.add_argument("--stories", default="50,100", help="comma-separated sizes of the sprint runs")
+    parser.add_argument("--rpm", type=int, default=12, help="requests per window for the rate-limited run")
+    parser.add_argument("--window", type=float, default=10.0, help="the limit's window in seconds (default 60 in use)")
+    parser.add_argument("--rpm-stories", type=int, default=10)
+    args = parser.parse_args()
+    sizes = [int(n) for n in args.stories.split(",") if n.strip()]
+
+    from tests.services import free_port, wait_for_port
+
+    data_dir = tempfile.mkdtemp(prefix="qaforge-bench-throughput-")
+    port = free_port()
+    base_env = {
+        "DEBUG": "1",
+        "SECRET_KEY": "bench",
+        "QAFORGE_DATA_DIR": data_dir,
+        "GEMINI_API_KEY": "bench-key-not-secret",
+        "GEMINI_BASE_URL": f"http://127.0.0.1:{port}",
+        "QAFORGE_QUEUE_NAME": f"bench{os.getpid()}",
+        "QAFORGE_LOG_LEVEL": "WARNING",
+    }
+    for name in ("DATABASE_URL", "REDIS_URL", "QAFORGE_WORKERS", "QAFORGE_JOBS_PER_WORKER", "QAFORGE_LLM_RPM"):
+        os.environ.pop(name, None)  # default settings: SQLite, the ORM broker, 8 workers, default limits
+    os.environ.update(base_env)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "qaforge.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from tests.fake_gemini import FakeGeminiClient
+
+    fake_process = subprocess.Popen(
+        [sys.executable, "tests/fake_gemini.py", "--port", str(port), "--latency", str(args.latency)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
+    fake = FakeGeminiClient(f"http://127.0.0.1:{port}")
+    try:
+        wait_for_port(port)
+        print(f"throughput: default settings (SQLite, ORM broker, 8 workers), fake Gemini at L={args.latency:.2f}s")
+        with cluster({}) as pids:
+            warm_up(fake)
+            for size in sizes:
+                sprint(size, args.latency, fake, pids)
+        if args.rpm_stories:
+            limited = {"QAFORGE_LLM_RPM": str(args.rpm), "QAFORGE_LLM_RATE_WINDOW_SECONDS": str(args.window)}
+            with cluster(limited):
+                rate_limited(args, fake)
+    finally:
+        fake_process.terminate()
+        fake_process.wait(timeout=5)
+
+
+class cluster:
+    """A real `manage.py qcluster` for the block; yields a function listing its processes' pids."""
+
+    def __init__(self, env: dict) -> None:
+        self.env = env
+
+    def __enter__(self):
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "qcluster"],
+            cwd=ROOT,
+            env={**os.environ, **self.env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        time.sleep(2)
+        return self.pids
+
+    def pids(self) -> list[int]:
+        out = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True).stdout
+        children: dict[int, list[int]] = {}
+        for line in out.splitlines():
+            pid, ppid = (int(x) for x in line.split())
+            children.setdefault(ppid, []).append(pid)
+        result, todo = [self.process.pid], list(children.get(self.process.pid, []))
+        while todo:
+            pid = todo.pop()
+            result.append(pid)
+            todo.extend(children.get(pid, []))
+        return result
+
+    def __exit__(self, *exc) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=5)
+
+
+def queue(prefix: str, count: int, **options) -> tuple[list, float]:
+    """Queue `count` new stories in one request's way (one bulk round trip); returns job ids and seconds taken."""
+    from generation import jobs
+    from tests.factories import make_project, make_story
+
+    project = make_project(key=prefix)
+    stories = [make_story(project=project, key=f"{prefix}-{i}") for i in range(count)]
+    started = time.perf_counter()
+    with jobs.enqueue_together():
+        ids = [jobs.queue_generation(story, **options)[0].pk for story in stories]
+    return ids, time.perf_counter() - started
+
+
+def wait_done(ids, timeout: float) -> None:
+    from generation.models import GenerationJob
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(
+            s in ("ready", "failed", "cancelled")
+            for s in GenerationJob.objects.filter(pk__in=ids).values_list("status", flat=True)
+        ):
+            return
+        time.sleep(0.02)
+    raise SystemExit(f"jobs did not finish within {timeout}s")
+
+
+def warm_up(fake) -> None:
+    # One small job per worker's first set-up (lazy imports, schema building), as in a cluster that has run a while.
+    ids, _ = queue("WARM", 16, test_cases=1, scenarios_per_test=1, test_types=["FUNCTIONAL"])
+    wait_done(ids, 120)
+    fake.reset()
+
+
+def sprint(size: int, latency: float, fake, pids) -> None:
+    from generation.models import GenerationJob
+
+    before = cpu_seconds(pids())
+    peak_rss = [0]
+    sampling = threading.Event()
+
+    def sample() -> None:
+        while not sampling.wait(0.1):
+            peak_rss[0] = max(peak_rss[0], rss_bytes(pids()))
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    started = time.perf_counter()
+    ids, queueing = queue(f"S{size}", size, test_cases=9, scenarios_per_test=5, test_types=["FUNCTIONAL", "UI"])
+    wait_done(ids, 300)
+    wall = time.perf_counter() - started
+    sampling.set()
+    sampler.join()
+    cpu = cpu_seconds(pids()) - before
+    snapshot = fake.snapshot()
+    calls = snapshot["calls"]
+    fake.reset()
+    statuses = list(GenerationJob.objects.filter(pk__in=ids).values_list("status", flat=True))
+    goal = 1.5 if size <= 50 else 2.0
+    print(f"  {size} stories x 45 scenarios ({len(calls)} calls): ready {statuses.count('ready')}/{size}")
+    print(
+        f"    wall from first queue call to last ready: {wall:.2f}s = {wall / latency:.2f} x L (goal <= {goal} x L"
+        f"{' + queueing' if size <= 50 else ''}); queueing {queueing:.2f}s = {queueing / latency:.2f} x L"
+    )
+    print(
+        f"    peak calls in flight at Gemini: {snapshot['max_in_flight']}; cluster peak RSS "
+        f"{peak_rss[0] / 2**20:.0f} MiB; CPU {cpu:.1f}s = {cpu / size:.3f}s per job"
+    )
+
+
+def rate_limited(args, fake) -> None:
+    ids, _ = queue("RATE", args.rpm_stories, test_cases=9, scenarios_per_test=5, test_types=["FUNCTIONAL", "UI"])
+    started = time.perf_counter()
+    wait_done(ids, 600)
+    wall = time.perf_counter() - started
+    calls = fake.snapshot()["calls"]
+    starts = sorted(c["start"] for c in calls)
+    most = max(sum(1 for s in starts[i:] if s < start + args.window) for i, start in enumerate(starts))
+    windows = math.ceil(len(calls) / args.rpm) - 1  # the first R go at once, each further R one window later
+    ideal = windows * args.window + args.latency
+    print(f"  rate limit R={args.rpm} per {args.window:g}s, {args.rpm_stories} stories ({len(calls)} calls):")
+    print(f"    most calls Gemini saw in any {args.window:g}s window: {most} (limit {args.rpm})")
+    print(f"    wall {wall:.1f}s vs (calls / R - 1) windows + L = {ideal:.1f}s: ratio {wall / ideal:.2f}")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / CLOCK_TICKS
+
+
+def rss_bytes(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        except OSError:
+            continue
+    return total
+
+
+if __name__ == "__main__":
+    main()
