@@ -27,12 +27,13 @@ import uuid
 from collections.abc import AsyncIterator, Iterable
 
 from django.conf import settings
+from django.db.models import F
 from django.urls import reverse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from generation.models import BatchCheckpoint, GenerationJob, JobStatus
+from generation.models import GenerationJob, JobStatus
 
 MAX_JOBS_PER_STREAM = 50
 FINAL_EVENTS = ("job_ready", "job_failed", "job_cancelled")
@@ -122,20 +123,27 @@ def _final(job: GenerationJob, base: dict, number: int) -> tuple[int, str, dict]
 
 
 def read_job_events(job_ids: Iterable, since=None) -> dict[uuid.UUID, list[tuple[int, str, dict]]]:
-    """Events of the given jobs (only those changed after `since`, when given): two queries for any number."""
-    jobs = GenerationJob.objects.filter(pk__in=list(job_ids)).select_related("story")
-    if since is not None:
-        jobs = jobs.filter(updated_at__gt=since)
-    jobs = list(jobs)
-    if not jobs:
-        return {}
-    checkpoints: dict = {job.pk: [] for job in jobs}
-    rows = BatchCheckpoint.objects.filter(job_id__in=list(checkpoints)).values(
-        "job_id", "index", "created_at", "result"
+    """Events of the given jobs (only those changed after `since`, when given), in ONE query for any number of jobs
+    and streams: the jobs LEFT JOIN their checkpoints, one row per checkpoint (or one for a job without any)."""
+    rows = (
+        GenerationJob.objects.filter(pk__in=list(job_ids))
+        .select_related("story")
+        .annotate(
+            cp_index=F("checkpoints__index"),
+            cp_created=F("checkpoints__created_at"),
+            cp_result=F("checkpoints__result"),
+        )
     )
+    if since is not None:
+        rows = rows.filter(updated_at__gt=since)
+    jobs: dict[uuid.UUID, GenerationJob] = {}
+    checkpoints: dict[uuid.UUID, list[dict]] = {}
     for row in rows:
-        checkpoints[row["job_id"]].append(row)
-    return {job.pk: job_events(job, checkpoints[job.pk]) for job in jobs}
+        jobs.setdefault(row.pk, row)
+        found = checkpoints.setdefault(row.pk, [])
+        if row.cp_index is not None:
+            found.append({"index": row.cp_index, "created_at": row.cp_created, "result": row.cp_result})
+    return {pk: job_events(job, checkpoints[pk]) for pk, job in jobs.items()}
 
 
 # --- One stream -------------------------------------------------------------------------------------------------
