@@ -79,7 +79,13 @@ def job_events(job: GenerationJob, checkpoints: list[dict]) -> list[tuple[int, s
         )
     )
     done = sorted(checkpoints, key=lambda c: (c["created_at"], c["index"]))
-    total = max(job.batches_total, (job.report or {}).get("batches_total", 0), len(done))
+    finished = job.status not in (JobStatus.QUEUED, JobStatus.RUNNING)
+    total = (job.report or {}).get("batches_total") or job.batches_total
+    if not total and not finished:
+        # A checkpoint can be read a moment before the progress write that says how many batches there are:
+        # wait for it, so an event never changes between the live stream and a replay.
+        return events
+    total = max(total, len(done))
     scenarios = 0
     for k, checkpoint in enumerate(done, start=1):
         scenarios += sum(len(s.get("scenarios", [])) for s in checkpoint["result"].get("suggestions", []))
@@ -96,7 +102,7 @@ def job_events(job: GenerationJob, checkpoints: list[dict]) -> list[tuple[int, s
                 },
             )
         )
-    if job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
+    if finished:
         events.append(_final(job, base, 3 + len(done)))
     return events
 
