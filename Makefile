@@ -53,6 +53,7 @@ bench: setup
 	$(PY) bench/sse.py
 	$(PY) bench/export.py
 	$(PY) bench/importing.py
+	$(PY) bench/api.py
 
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
