@@ -392,6 +392,7 @@ def story_data(story: UserStory) -> dict:
                         "name": scenario.name,
                         "tags": list(scenario.tags),
                         "steps": scenario.steps.split("\n"),
+                        "criteria": list(scenario.criteria),
                     }
                     for scenario in test_case.scenarios.all()
                 ],

@@ -409,3 +409,22 @@ class ExportForm(forms.Form):
         keys, project = self.cleaned_data["stories"], self.cleaned_data["project"]
         scope = project if project and not keys else keys[0] if len(keys) == 1 else f"{len(keys)}-stories"
         return f"{scope}-{exporting.FORMATS[self.cleaned_data['format']].filename}"
+
+
+class TestsImportForm(forms.Form):
+    """Bring test cases back: a .feature file, a zip of them, or QAForge's JSON export (stories.importing_tests)."""
+
+    SUFFIXES = (".feature", ".zip", ".json")
+
+    file = forms.FileField(
+        help_text="A .feature file, a .zip of them (a Cucumber repository), or QAForge's JSON export."
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        limit = settings.QAFORGE_IMPORT_MAX_BYTES
+        if upload.size > limit:
+            raise forms.ValidationError(f"The file is larger than {limit // (1024 * 1024)} MB.")
+        if not upload.name.lower().endswith(self.SUFFIXES):
+            raise forms.ValidationError("Upload a .feature, .zip or .json file.")
+        return upload

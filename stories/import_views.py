@@ -6,14 +6,18 @@ function and render the `import-status` partial, which the live-updates stream a
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from stories import permissions
-from stories.forms import ImportForm
+from stories import importing_tests, permissions
+from stories.forms import ImportForm, TestsImportForm
 from stories.importing import jobs
 from stories.models import ImportJob
 
@@ -71,3 +75,28 @@ def _status(request: HttpRequest, job: ImportJob) -> HttpResponse:
     if request.htmx:
         return HttpResponse(jobs.render_status(job, request))
     return redirect(job)
+
+
+@require_http_methods(["GET", "POST"])
+def import_tests(request: HttpRequest) -> HttpResponse:
+    """The round trip in the browser: upload edited .feature files (or the JSON export) and update the test cases."""
+    if not permissions.can_edit(request.user, None):
+        raise PermissionDenied("Only editors of a project can import test cases; ask a project owner for access.")
+    form = TestsImportForm(request.POST or None, request.FILES or None)
+    problems: list[str] = []
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        with tempfile.TemporaryDirectory(prefix="qaforge-tests-") as directory:
+            path = Path(directory) / f"upload{Path(upload.name).suffix.lower()}"
+            with open(path, "wb") as out:
+                for chunk in upload.chunks():
+                    out.write(chunk)
+            try:
+                report = importing_tests.import_tests(path, user=request.user, name=Path(upload.name).name)
+            except importing_tests.ImportTestsError as error:
+                problems = error.problems
+            else:
+                messages.success(request, report.summary())
+                return redirect("stories:import_tests")
+    status = 400 if problems else 200
+    return render(request, "stories/import_tests.html", {"form": form, "problems": problems}, status=status)

@@ -30,7 +30,7 @@ from gherkin.errors import CompositeParserException, ParserException
 from gherkin.parser import Parser
 from gherkin.token_scanner import TokenScanner
 
-from stories import gherkin
+from stories import gherkin, permissions
 from stories.keys import normalise_key
 from stories.models import (
     SCENARIO_TAG_PREFIX,
@@ -63,6 +63,7 @@ class IncomingScenario:
     name: str
     steps: str
     tags: list[str]
+    criteria: list[int] | None = None  # acceptance criteria numbers (JSON only); None keeps what QAForge has
 
 
 @dataclass
@@ -113,8 +114,10 @@ class ImportReport:
 # --- Reading ----------------------------------------------------------------------------------------------------
 
 
-def read_sources(path: Path) -> Iterator[tuple[str, str]]:
-    """(name for messages, text) of every file to import under `path`: a .feature, a .json, a directory or a .zip."""
+def read_sources(path: Path, name: str | None = None) -> Iterator[tuple[str, str]]:
+    """(name for messages, text) of every file to import under `path`: a .feature, a .json, a directory or a .zip.
+    `name` replaces the path in messages (an upload is read from a temporary file)."""
+    shown = name or str(path)
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.suffix.lower() in (".feature", ".json") and p.is_file())
         if not files:
@@ -125,15 +128,15 @@ def read_sources(path: Path) -> Iterator[tuple[str, str]]:
         try:
             archive = zipfile.ZipFile(path)
         except zipfile.BadZipFile:
-            raise ImportTestsError([f"{path}: not a zip file."]) from None
+            raise ImportTestsError([f"{shown}: not a zip file."]) from None
         with archive:
             names = sorted(n for n in archive.namelist() if n.lower().endswith((".feature", ".json")))
             if not names:
-                raise ImportTestsError([f"{path}: no .feature or .json file in this zip."])
-            for name in names:
-                yield f"{path}!{name}", _decode(f"{path}!{name}", archive.read(name))
+                raise ImportTestsError([f"{shown}: no .feature or .json file in this zip."])
+            for member in names:
+                yield f"{shown}!{member}", _decode(f"{shown}!{member}", archive.read(member))
     elif path.is_file():
-        yield str(path), _decode(str(path), path.read_bytes())
+        yield shown, _decode(shown, path.read_bytes())
     else:
         raise ImportTestsError([f"{path}: no such file or directory."])
 
@@ -274,6 +277,7 @@ def parse_json(where: str, text: str) -> list[IncomingTestCase]:
                         name=str(sc.get("name", "")).strip(),
                         steps=gherkin.normalise_steps("\n".join(steps) if isinstance(steps, list) else str(steps)),
                         tags=gherkin.clean_tags(sc.get("tags", [])),
+                        criteria=_criteria(sc.get("criteria")),
                     )
                 )
             result.append(
@@ -293,6 +297,13 @@ def parse_json(where: str, text: str) -> list[IncomingTestCase]:
     return result
 
 
+def _criteria(value) -> list[int] | None:
+    if not isinstance(value, list):
+        return None
+    numbers = [_int_or_none(v) for v in value]
+    return sorted({n for n in numbers if n is not None and n > 0})
+
+
 def _int_or_none(value) -> int | None:
     try:
         return int(value) if value not in (None, "") else None
@@ -303,11 +314,16 @@ def _int_or_none(value) -> int | None:
 # --- Writing ----------------------------------------------------------------------------------------------------
 
 
-def import_tests(path: Path | str, story_key: str | None = None, dry_run: bool = False) -> ImportReport:
-    """Import every test case under `path` (see the module docstring); raises ImportTestsError, writing nothing."""
+def import_tests(
+    path: Path | str, story_key: str | None = None, dry_run: bool = False, user=None, name: str | None = None
+) -> ImportReport:
+    """Import every test case under `path` (see the module docstring); raises ImportTestsError, writing nothing.
+
+    With `user` (the browser), every story written to must be one the user may change (stories.permissions); the
+    command line runs as an administrator. `name` is how messages call the file (an upload's own name)."""
     incoming: list[IncomingTestCase] = []
     problems: list[str] = []
-    for where, text in read_sources(Path(path)):
+    for where, text in read_sources(Path(path), name):
         try:
             if where.lower().endswith(".json"):
                 incoming.extend(parse_json(where, text))
@@ -322,15 +338,17 @@ def import_tests(path: Path | str, story_key: str | None = None, dry_run: bool =
         default_story = UserStory.objects.filter(key=normalise_key(story_key)).first()
         if default_story is None:
             raise ImportTestsError([f"--story {story_key}: no such story."])
+    if default_story is not None and user is not None and not permissions.can_edit(user, default_story):
+        raise ImportTestsError([f"--story {story_key}: you may not change this story."])
     with transaction.atomic():
-        report = _apply(incoming, default_story)
+        report = _apply(incoming, default_story, user)
         if dry_run:
             report.dry_run = True
             transaction.set_rollback(True)
     return report
 
 
-def _apply(incoming: list[IncomingTestCase], default_story: UserStory | None) -> ImportReport:
+def _apply(incoming: list[IncomingTestCase], default_story: UserStory | None, user) -> ImportReport:
     report = ImportReport()
     problems: list[str] = []
     existing = TestCase.objects.select_related("story").in_bulk([tc.id for tc in incoming if tc.id])
@@ -344,6 +362,11 @@ def _apply(incoming: list[IncomingTestCase], default_story: UserStory | None) ->
     plans = []
     for tc in incoming:
         problems.extend(_check(tc, existing, existing_scenarios, stories, default_story, seen_tc, seen_sc))
+        target = existing[tc.id].story if tc.id in existing else stories.get(tc.story_key) or default_story
+        if user is not None and target is not None and not permissions.can_edit(user, target):
+            # A story the user may not see is reported like an unknown one: its existence is not revealed.
+            seen = permissions.can_view(user, target)
+            problems.append(f"{tc.where}: " + (f"you may not change {target.key}." if seen else "no such story."))
         plans.append(tc)
     if problems:
         raise ImportTestsError(problems)
@@ -395,6 +418,13 @@ def _check(tc, existing, existing_scenarios, stories, default_story, seen_tc, se
     return problems
 
 
+def _scenario_fields(sc: IncomingScenario) -> dict:
+    fields = {"name": sc.name, "steps": sc.steps, "tags": sc.tags}
+    if sc.criteria is not None:
+        fields["criteria"] = sc.criteria
+    return fields
+
+
 def _same(name: str, old, new) -> bool:
     if name == "title":
         return " ".join(str(old).split()) == new
@@ -414,7 +444,7 @@ def _write(tc: IncomingTestCase, test_case: TestCase | None, existing_scenarios,
         test_case = TestCase.objects.create(story=story, **fields)
         report.created_test_cases += 1
         for position, sc in enumerate(tc.scenarios):
-            Scenario.objects.create(test_case=test_case, position=position, name=sc.name, steps=sc.steps, tags=sc.tags)
+            Scenario.objects.create(test_case=test_case, position=position, **_scenario_fields(sc))
             report.created_scenarios += 1
         return
     changed = [name for name, value in fields.items() if not _same(name, getattr(test_case, name), value)]
@@ -429,14 +459,12 @@ def _write(tc: IncomingTestCase, test_case: TestCase | None, existing_scenarios,
     for position, sc in enumerate(tc.scenarios):
         scenario = existing_scenarios.get(sc.id) if sc.id else by_name.pop(sc.name, None)
         if scenario is None:
-            scenario = Scenario.objects.create(
-                test_case=test_case, position=position, name=sc.name, steps=sc.steps, tags=sc.tags
-            )
+            scenario = Scenario.objects.create(test_case=test_case, position=position, **_scenario_fields(sc))
             listed.add(scenario.pk)
             scenarios_changed += 1
             continue
         listed.add(scenario.pk)
-        wanted = {"name": sc.name, "steps": sc.steps, "tags": sc.tags, "position": position}
+        wanted = {**_scenario_fields(sc), "position": position}
         if any(getattr(scenario, k) != v for k, v in wanted.items()):
             for k, v in wanted.items():
                 setattr(scenario, k, v)

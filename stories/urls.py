@@ -8,6 +8,7 @@ urlpatterns = [
     # Fixed paths come before <key>/; stories.forms.RESERVED_STORY_KEYS keeps keys from shadowing them.
     path("new/", views.create_story, name="create_story"),
     path("import/", import_views.import_stories, name="import_stories"),
+    path("import/tests/", import_views.import_tests, name="import_tests"),
     path("import/<uuid:import_id>/", import_views.import_job, name="import_job"),
     path("import/<uuid:import_id>/confirm/", import_views.confirm_import, name="confirm_import"),
     path("import/<uuid:import_id>/cancel/", import_views.cancel_import, name="cancel_import"),

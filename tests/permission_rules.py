@@ -94,6 +94,8 @@ RULES: dict[str, dict[str, Allow | None]] = {
     "stories:import_job": {"GET": Allow("edit", 200), "POST": NOT_ALLOWED},
     "stories:confirm_import": {"GET": NOT_ALLOWED, "POST": Allow("edit", 302)},
     "stories:cancel_import": {"GET": NOT_ALLOWED, "POST": Allow("edit", 302)},
+    # Test cases back from a repository: editors (each file's stories are checked as it is read); empty POST: errors.
+    "stories:import_tests": {"GET": Allow("create", 200), "POST": Allow("create", 200)},
     # --- exporting --------------------------------------------------------------------------------------------------
     # Exports need view rights. A project or story the user may not see is "not found" in the dialog (200, with the
     # message) and refuses the download (400), as an unknown key would: an outsider learns nothing.

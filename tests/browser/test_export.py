@@ -84,3 +84,29 @@ def test_export_dialog_on_a_phone(logged_in_page, shop):
     page.get_by_role("button", name="Export").click()
     expect(page.locator("dialog.export-dialog .export-scope")).to_contain_text("SHOP-12: 1 test case in 1 story")
     screenshot(page, "export-story-390")
+
+
+def test_bring_an_edited_feature_back_from_the_import_page(logged_in_page, shop, tmp_path):
+    from stories.models import TestCase
+
+    page = logged_in_page
+    test_case = TestCase.objects.get(story__key="SHOP-12")
+    text = test_case.feature_text()
+    broken = tmp_path / "cart.feature"
+    broken.write_text(text.replace("    When they", "    they", 1), encoding="utf-8")
+    page.goto("/stories/import/")
+    page.get_by_role("link", name="Import test cases").click()
+    page.get_by_label("File").set_input_files(str(broken))
+    page.get_by_role("button", name="Import test cases").click()
+    expect(page.locator(".import-errors li")).to_contain_text("cart.feature:")
+    screenshot(page, "import-tests-error-1280")
+
+    fixed = tmp_path / "cart-fixed.feature"
+    fixed.write_text(text.replace("Feature: Add items to the cart: happy path", "Feature: Cart happy path"), "utf-8")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.get_by_label("File").set_input_files(str(fixed))
+    page.get_by_role("button", name="Import test cases").click()
+    expect(page.locator("#toasts")).to_contain_text("updated 1 test case")
+    screenshot(page, "import-tests-done-390")
+    test_case.refresh_from_db()
+    assert test_case.title == "Cart happy path"

@@ -353,6 +353,7 @@ def test_json_lists_stories_with_ids_and_matches_json_dumps(suite):
         "name": "Scenario 1",
         "tags": ["@smoke"],
         "steps": ["Given a signed-in shopper", "When they add an item to the cart", "Then the cart shows 1 item"],
+        "criteria": [],
     }
 
 

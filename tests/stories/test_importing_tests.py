@@ -200,3 +200,80 @@ def test_a_zip_without_features_and_a_missing_path_are_clear_errors(db, tmp_path
     with pytest.raises(CommandError):
         call_command("import_tests", str(tmp_path / "nope"), stdout=io.StringIO(), stderr=(err := io.StringIO()))
     assert "no such file or directory" in err.getvalue()
+
+
+def test_json_brings_back_the_criteria_a_scenario_covers(exported, tmp_path):
+    first, second, repo = exported
+    run("export_tests", "SHOP-12", "--format", "json", "--output", str(tmp_path / "all.json"))
+    data = json.loads((tmp_path / "all.json").read_text(encoding="utf-8"))
+    data[0]["test_cases"][1]["scenarios"][0]["criteria"] = [2, 1]
+    (tmp_path / "all.json").write_text(json.dumps(data), encoding="utf-8")
+
+    run("import_tests", str(tmp_path / "all.json"))
+
+    assert second.scenarios.get().criteria == [1, 2]
+    assert "unchanged 2" in run("import_tests", str(tmp_path / "all.json"))[0]
+
+
+# --- In the browser ------------------------------------------------------------------------------------------------
+
+
+def upload(client, name: str, data: bytes):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.urls import reverse
+
+    return client.post(reverse("stories:import_tests"), {"file": SimpleUploadedFile(name, data)})
+
+
+def test_the_import_page_takes_an_edited_zip_and_reports_what_changed(client_logged_in, exported, tmp_path):
+    first, second, repo = exported
+    run("export_tests", "SHOP-12", "--output", str(tmp_path / "repo.zip"))
+    with zipfile.ZipFile(tmp_path / "repo.zip") as archive:
+        files = {name: archive.read(name) for name in archive.namelist()}
+    name = first.feature_path()
+    files[name] = files[name].replace(b"Feature: Add to cart", b"Feature: Add to the cart")
+    with zipfile.ZipFile(tmp_path / "edited.zip", "w") as archive:
+        for member, data in files.items():
+            archive.writestr(member, data)
+
+    response = upload(client_logged_in, "edited.zip", (tmp_path / "edited.zip").read_bytes())
+
+    assert response.status_code == 302
+    page = client_logged_in.get(response["Location"]).content.decode()
+    assert "Created 0 test cases (0 scenarios), updated 1 test case (0 scenarios changed), unchanged 1." in page
+    first.refresh_from_db()
+    assert first.title == "Add to the cart"
+
+
+def test_the_import_page_shows_invalid_gherkin_with_its_line_and_writes_nothing(client_logged_in, exported):
+    first, second, repo = exported
+    before = snapshot()
+    text = (repo / first.feature_path()).read_text(encoding="utf-8").replace("    When they", "    they", 1)
+
+    response = upload(client_logged_in, "cart.feature", text.encode())
+
+    html = response.content.decode()
+    line = text.splitlines().index("    they add an item to the cart") + 1
+    assert response.status_code == 400
+    assert f"<code>cart.feature:{line}:5: expected:" in html
+    assert snapshot() == before
+
+
+def test_the_import_page_refuses_stories_the_user_may_not_change(client, exported):
+    from stories.permissions import grant
+
+    first, second, repo = exported
+    reader = factories.make_user("reader")
+    grant(reader, first.story.project, "viewer")
+    grant(reader, factories.make_project(key="OWN"), "editor")  # an editor elsewhere may open the page
+    client.force_login(reader)
+
+    response = upload(client, "cart.feature", (repo / first.feature_path()).read_bytes())
+
+    assert response.status_code == 400
+    assert "you may not change SHOP-12." in response.content.decode()
+
+
+def test_the_import_page_takes_feature_zip_or_json_only(client_logged_in, project):
+    response = upload(client_logged_in, "notes.txt", b"hello")
+    assert "Upload a .feature, .zip or .json file." in response.content.decode()
