@@ -13,10 +13,15 @@ from dataclasses import dataclass, field
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from stories.models import Project, Scenario, TestCase, UserStory
+from stories import permissions
+from stories.models import Membership, Project, Role, Scenario, TestCase, UserStory
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "demo"
+# A second demo user who only reads one project, so the difference roles make shows in `make run`.
+VIEWER_USERNAME = "viewer"
+VIEWER_PASSWORD = "viewer"
+VIEWER_PROJECT = "SHOP"
 # Where `make run` serves the app (its HOST / QAFORGE_PORT variables).
 DEMO_URL = f"http://{os.environ.get('HOST') or '127.0.0.1'}:{os.environ.get('QAFORGE_PORT') or 8000}/"
 
@@ -459,7 +464,27 @@ def load_demo() -> DemoResult:
             result.changes.append(f"test case “{case['title']}” on {story.key}")
     if new_stories:
         result.changes.append(f"{new_stories} stor{'y' if new_stories == 1 else 'ies'}")
+    # The demo user owns the demo projects (it is a superuser too, but the members page should show an owner).
+    for project in projects.values():
+        if not Membership.objects.filter(project=project).exists():
+            permissions.grant(user, project, Role.OWNER)
+            result.changes.append(f"{DEMO_USERNAME} owns {project.key}")
+    viewer = _viewer_user(result)
+    if not Membership.objects.filter(user=viewer).exists():
+        permissions.grant(viewer, projects[VIEWER_PROJECT], Role.VIEWER)
+        result.changes.append(f"{VIEWER_USERNAME} reads {VIEWER_PROJECT}")
     return result
+
+
+def _viewer_user(result: DemoResult):
+    User = get_user_model()
+    viewer = User.objects.filter(username=VIEWER_USERNAME).first()
+    if viewer is None:
+        viewer = User(username=VIEWER_USERNAME, email="viewer@example.com")
+        viewer.set_password(VIEWER_PASSWORD)  # below the validators' bar on purpose, as for demo/demo
+        viewer.save()
+        result.changes.append(f"user {VIEWER_USERNAME}")
+    return viewer
 
 
 def _demo_user(result: DemoResult):

@@ -13,7 +13,16 @@ from django.forms.models import BaseInlineFormSet, inlineformset_factory
 
 from stories import exporting, gherkin, permissions
 from stories.keys import normalise_key
-from stories.models import Priority, Project, Scenario, TestCase, UserStory, normalise_criterion, project_key_validator
+from stories.models import (
+    Priority,
+    Project,
+    Role,
+    Scenario,
+    TestCase,
+    UserStory,
+    normalise_criterion,
+    project_key_validator,
+)
 
 # Paths under /stories/ that a story key would shadow.
 RESERVED_STORY_KEYS = {"new", "test-cases", "import", "export"}
@@ -428,3 +437,20 @@ class TestsImportForm(forms.Form):
         if not upload.name.lower().endswith(self.SUFFIXES):
             raise forms.ValidationError("Upload a .feature, .zip or .json file.")
         return upload
+
+
+class MemberForm(forms.Form):
+    """Add a member to a project, or change a member's role (the members page)."""
+
+    username = forms.CharField(max_length=150, label="User")
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.VIEWER)
+
+    def clean_username(self):
+        from django.contrib.auth import get_user_model
+
+        username = self.cleaned_data["username"].strip()
+        user = get_user_model().objects.filter(username=username, is_active=True).first()
+        if user is None:
+            raise forms.ValidationError(f"There is no active user {username!r}.")
+        self.cleaned_data["user"] = user
+        return username

@@ -34,6 +34,9 @@ What a user may see or change (QuerySets; combine them with anything else):
     editable(queryset, user)     the same, filtered to what the user may change
     stories_visible_to(user)     shortcut: visible(UserStory.objects.all(), user)
 
+Changing members: `grant(user, project, role)`, `revoke(user, project)` (scripts, the `grant`/`revoke` commands)
+and `set_role(project, user, role_or_None)` (the members page: never leaves a project without an owner).
+
 In views (raise instead of returning a boolean):
     get_visible_or_404(queryset, user, **lookup)    one object, or Http404 when missing or not visible
     get_editable_or_403(queryset, user, **lookup)   one object, or Http404 (not visible) / PermissionDenied
@@ -49,6 +52,7 @@ rule to `tests/permission_rules.py` — the permission matrix test fails for a U
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Model, Q, QuerySet
 from django.http import Http404
 
@@ -251,6 +255,29 @@ def grant(user, project: Project, role: str) -> Membership:
     membership, _ = Membership.objects.update_or_create(user=user, project=project, defaults={"role": role})
     forget_roles(user)
     return membership
+
+
+class MembershipError(Exception):
+    """A change of members that would leave the project without an owner; `str()` says so, for a person."""
+
+
+def set_role(project: Project, user, role: str | None) -> None:
+    """Give `user` `role` in `project`, or take them off it (role None), as an owner does on the members page:
+    the last owner can be neither removed nor demoted (MembershipError), so someone can always manage the project."""
+    with transaction.atomic():
+        owners = list(
+            Membership.objects.select_for_update()
+            .filter(project=project, role=Role.OWNER)
+            .values_list("user_id", flat=True)
+        )
+        if owners == [user.pk] and role != Role.OWNER:
+            raise MembershipError(
+                f"{user.get_username()} is the last owner of {project.key}: make someone else an owner first."
+            )
+        if role is None:
+            revoke(user, project)
+        else:
+            grant(user, project, role)
 
 
 def revoke(user, project: Project) -> bool:

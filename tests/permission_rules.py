@@ -57,6 +57,7 @@ URL_KWARGS = {
     "key": "story.key",
     "pk": "test_case.pk",
     "job_id": "job.pk",
+    "user_id": "viewer.pk",
     "project_key": "SHOP",
     "suggestion_id": "0",  # only PATCH and DELETE use it: GET and POST are refused before it is looked up
     "rest": "no/such/endpoint",
@@ -85,6 +86,12 @@ RULES: dict[str, dict[str, Allow | None]] = {
     "stories:edit_test_case": {"GET": Allow("edit", 200), "POST": Allow("edit", 200)},
     "stories:delete_test_case": {"GET": Allow("edit", 200), "POST": Allow("edit", 302)},
     "stories:download_feature": {"GET": Allow("view", 200), "POST": NOT_ALLOWED},
+    # --- project members (a project's members read the list; its owners change it) ---------------------------------
+    "stories:project_members": {
+        "GET": Allow("view", 200),
+        "POST": Allow("manage", 302, {"username": "outsider", "role": "viewer"}),
+    },
+    "stories:remove_member": {"GET": NOT_ALLOWED, "POST": Allow("manage", 302)},
     "stories:story_history": {"GET": Allow("view", 200), "POST": NOT_ALLOWED},
     "stories:test_case_history": {"GET": Allow("view", 200), "POST": NOT_ALLOWED},
     # The world's test case is not deleted: an editor is told so and sent back to its history.

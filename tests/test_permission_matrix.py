@@ -72,6 +72,10 @@ class World:
     import_job: ImportJob
     users: dict
 
+    @property
+    def viewer(self):
+        return self.users["viewer"]
+
 
 def make_world() -> World:
     shop = factories.make_project(key="SHOP", name="Web shop")

@@ -8,8 +8,8 @@ from django.core.management import call_command
 from gherkin.parser import Parser
 from gherkin.token_scanner import TokenScanner
 
-from stories import demo_data
-from stories.models import Project, Scenario, TestCase, UserStory
+from stories import demo_data, permissions
+from stories.models import Membership, Project, Scenario, TestCase, UserStory
 
 
 @pytest.fixture(autouse=True)
@@ -105,3 +105,19 @@ def test_demo_resets_the_demo_users_password_and_rights(db, client):
 
 def test_no_demo_user_without_the_demo_command(db):
     assert not get_user_model().objects.filter(username="demo").exists()
+
+
+def test_demo_adds_a_viewer_of_one_project_and_says_how_to_log_in(db, capsys):
+    call_command("demo")
+    out = capsys.readouterr().out
+    assert "log in as viewer / viewer (a viewer of SHOP only)" in out
+    viewer = get_user_model().objects.get(username="viewer")
+    assert viewer.check_password("viewer") and not viewer.is_staff
+    assert list(Membership.objects.filter(user=viewer).values_list("project__key", "role")) == [("SHOP", "viewer")]
+    assert not permissions.can_view(viewer, Project.objects.get(key="BANK"))
+    assert set(Membership.objects.filter(user__username="demo").values_list("project__key", "role")) == {
+        ("SHOP", "owner"),
+        ("BANK", "owner"),
+    }
+    call_command("demo")  # idempotent
+    assert Membership.objects.count() == 3

@@ -3,7 +3,15 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from stories.demo_data import DEMO_PASSWORD, DEMO_URL, DEMO_USERNAME, load_demo
+from stories.demo_data import (
+    DEMO_PASSWORD,
+    DEMO_URL,
+    DEMO_USERNAME,
+    VIEWER_PASSWORD,
+    VIEWER_PROJECT,
+    VIEWER_USERNAME,
+    load_demo,
+)
 
 
 class Command(BaseCommand):
@@ -23,6 +31,10 @@ class Command(BaseCommand):
         if options["verbosity"] >= 1:
             self.stdout.write(
                 f"Open {DEMO_URL} and log in as {DEMO_USERNAME} / {DEMO_PASSWORD} (also the admin at /admin/)."
+            )
+            self.stdout.write(
+                f"To see what a read-only member sees, log in as {VIEWER_USERNAME} / {VIEWER_PASSWORD} "
+                f"(a viewer of {VIEWER_PROJECT} only)."
             )
         if not settings.DEBUG:
             self.stderr.write(
