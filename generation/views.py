@@ -105,7 +105,9 @@ def queue(request: HttpRequest) -> HttpResponse:
             if chosen is None:
                 continue
             try:
-                job, _created = jobs.queue_generation(stories[key], user=request.user, options=chosen)
+                job, _created = jobs.queue_generation(
+                    stories[key], user=request.user, options=chosen, criteria=_criteria(request, keys)
+                )
                 queued.append(job)
             except jobs.QueueError as error:
                 refused.append((key, str(error)))
@@ -120,6 +122,11 @@ def queue(request: HttpRequest) -> HttpResponse:
         return toast_trigger(response, message, level, details=details, key="queued")
     messages.add_message(request, getattr(messages, level.upper()), " ".join([message, "; ".join(details)]).strip())
     return redirect(_next_url(request))
+
+
+def _criteria(request: HttpRequest, keys: list[str]) -> list[str]:
+    """AC numbers to narrow a one-story job to (the story page's "Generate for this criterion")."""
+    return [n for n in request.POST.getlist("criteria") if n.isdigit()] if len(keys) == 1 else []
 
 
 def _stories_to_generate(request: HttpRequest, keys: list[str]) -> list[UserStory]:

@@ -84,3 +84,45 @@ def covered_numbers(cited: Iterable[Iterable[int]], numbers: Iterable[int]) -> s
     """The criteria (of `numbers`) cited by at least one of the scenarios' citation lists."""
     wanted = set(numbers)
     return {n for citation in cited for n in citation if n in wanted}
+
+
+def story_coverage(story) -> list[dict]:
+    """Each criterion of `story` with the saved scenarios that cite it: [{"number", "label", "text", "covered_by":
+    ["Test case title · scenario name"]}]. Reads story.test_cases.all() and their scenarios (prefetch them)."""
+    rows = [
+        {"number": n, "numbers": [n], "label": label(n), "text": text, "covered_by": []}
+        for n, text in story.numbered_criteria
+    ]
+    by_number = {row["number"]: row for row in rows}
+    for test_case in story.test_cases.all():
+        for scenario in test_case.scenarios.all():
+            for number in scenario.criteria or []:
+                if number in by_number:
+                    by_number[number]["covered_by"].append(f"{test_case.title} · {scenario.name}")
+    return rows
+
+
+def staleness(story) -> dict | None:
+    """Whether saved test cases were generated from an older revision of the story, and what changed since:
+    {"test_cases": n, "edited": [3], "added": [5], "removed": [2], "regenerate": [3, 5], "text_only": bool};
+    None when every generated test case is current. Reads story.test_cases.all() with their source_job."""
+    current = story.revision
+    stale = [tc for tc in story.test_cases.all() if tc.story_revision and tc.story_revision != current]
+    if not stale:
+        return None
+    now = story.numbered_criteria
+    changed: dict[str, set[int]] = {"edited": set(), "added": set(), "removed": set()}
+    for test_case in stale:
+        job = test_case.source_job
+        if job is None or not job.story_criteria:
+            continue
+        before = [(int(n), str(text)) for n, text in job.story_criteria]
+        for kind, numbers in changes(before, now).items():
+            changed[kind].update(numbers)
+    result = {kind: sorted(numbers) for kind, numbers in changed.items()}
+    return {
+        "test_cases": len(stale),
+        **result,
+        "regenerate": sorted(changed["edited"] | changed["added"]),
+        "text_only": not any(result.values()),
+    }

@@ -221,6 +221,9 @@ def save_test_case(form: TestCaseForm, formset: BaseScenarioFormSet) -> TestCase
     return test_case
 
 
+UNCOVERED = "uncovered"  # the status filter's "Criteria not covered" (by saved scenarios)
+
+
 class StoryFilterForm(forms.Form):
     """The stories table's search, filters and sort: one form for the controls above the table, the sortable
     column headers and the URL (bookmarkable, and what the back button restores). A value that is not a choice
@@ -254,7 +257,11 @@ class StoryFilterForm(forms.Form):
         super().__init__(data)
         from generation.badges import BADGE_FILTERS  # generation builds on stories: imported when used
 
-        self.fields["status"].choices = [("", "Any status"), *BADGE_FILTERS.items()]
+        self.fields["status"].choices = [
+            ("", "Any status"),
+            *BADGE_FILTERS.items(),
+            (UNCOVERED, "Criteria not covered"),
+        ]
 
     def values(self) -> dict:
         """The valid filters (invalid ones blank), for the template and `apply`."""
@@ -289,7 +296,9 @@ class StoryFilterForm(forms.Form):
         stories = stories.search(values["q"])
         if values["project"]:
             stories = stories.filter(project__key=values["project"])
-        if values["status"]:
+        if values["status"] == UNCOVERED:
+            stories = stories.with_uncovered_criteria()
+        elif values["status"]:
             stories = filter_by_badge(stories, values["status"])
         if values["priority"]:
             stories = stories.filter(priority=values["priority"])

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
 from generation.badges import attach_badges
-from stories import permissions
+from stories import criteria, permissions
 from stories.forms import StoryFilterForm, StoryForm, TestCaseForm, save_test_case, scenario_formset
 from stories.models import Scenario, TestCase, UserStory
 from stories.toasts import toast_trigger
@@ -67,6 +67,8 @@ def story_list(request: HttpRequest) -> HttpResponse:
         "priority_choices": form.choices("priority"),
         "sort_choices": form.choices("sort"),
         "labels": lambda: story_labels(visible_stories),  # a callable: only the full page's label filter asks
+        # Acceptance criteria covered by saved scenarios, over what the filters show (a project's own figure).
+        "coverage": lambda: stories.coverage(),
         "filtered": any(value for name, value in filters.items() if name != "sort"),
         # Tells "no stories yet" apart from "nothing matches"; only asked when the page is empty.
         "any_stories": bool(page.object_list) or visible_stories.exists(),
@@ -81,7 +83,7 @@ def story_list(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def story_detail(request: HttpRequest, key: str) -> HttpResponse:
-    test_cases = TestCase.objects.prefetch_related("scenarios").order_by("id")
+    test_cases = TestCase.objects.select_related("source_job").prefetch_related("scenarios").order_by("id")
     story = permissions.get_visible_or_404(
         UserStory.objects.select_related("project").prefetch_related(Prefetch("test_cases", queryset=test_cases)),
         request.user,
@@ -89,7 +91,14 @@ def story_detail(request: HttpRequest, key: str) -> HttpResponse:
     )
     story.test_case_count = len(story.test_cases.all())  # prefetched: the badge needs no count query
     attach_badges([story])
-    context = {"story": story, "can_edit": permissions.can_edit(request.user, story)}
+    coverage = criteria.story_coverage(story)
+    context = {
+        "story": story,
+        "can_edit": permissions.can_edit(request.user, story),
+        "criteria": coverage,
+        "covered": sum(1 for row in coverage if row["covered_by"]),
+        "stale": criteria.staleness(story),
+    }
     return render(request, "stories/detail.html", context)
 
 

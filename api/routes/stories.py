@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Literal
 
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import Count, OuterRef, Subquery, Sum
 from django.http import Http404
 from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import PageNumberPagination, paginate
@@ -30,6 +30,9 @@ class ProjectOut(Schema):
     name: str
     description: str
     story_count: int
+    criteria: int = Field(description="Acceptance criteria of the project's stories")
+    criteria_covered: int = Field(description="Of those, criteria at least one saved scenario covers")
+    coverage_percent: int | None = Field(description="criteria_covered ÷ criteria, in percent; null without criteria")
 
 
 class LatestJob(Schema):
@@ -127,17 +130,27 @@ def story_out(story: UserStory) -> dict:
 @router.get("/projects", response=list[ProjectOut], summary="List projects")
 def list_projects(request):
     projects = permissions.visible(Project.objects.all(), request.user).order_by("key")
-    counts = dict(
+    rows = (
         permissions.visible(UserStory.objects.filter(project__in=projects), request.user)
         .order_by()
         .values("project_id")
-        .annotate(n=Count("pk"))
-        .values_list("project_id", "n")
+        .annotate(n=Count("pk"), criteria=Sum("criteria_count"), covered=Sum("criteria_covered"))
     )
-    return [
-        {"key": p.key, "name": p.name, "description": p.description, "story_count": counts.get(p.pk, 0)}
-        for p in projects
-    ]
+    counts = {row["project_id"]: row for row in rows}
+    return [_project_json(p, counts.get(p.pk, {})) for p in projects]
+
+
+def _project_json(project: Project, counts: dict) -> dict:
+    criteria, covered = counts.get("criteria") or 0, counts.get("covered") or 0
+    return {
+        "key": project.key,
+        "name": project.name,
+        "description": project.description,
+        "story_count": counts.get("n", 0),
+        "criteria": criteria,
+        "criteria_covered": covered,
+        "coverage_percent": round(100 * covered / criteria) if criteria else None,
+    }
 
 
 class _Page(PageNumberPagination):

@@ -2,16 +2,20 @@
 
 from generation.models import GenerationJob, JobStatus
 from stories import permissions
-from stories.models import Role, UserStory
+from stories.models import Role, Scenario, UserStory
 from tests import factories
 
 
-def test_projects_are_listed_with_their_story_counts(api, story, user):
+def test_projects_are_listed_with_their_story_counts_and_criteria_coverage(api, story, user):
     permissions.grant(user, factories.make_project(key="EMPTY", name="Nothing yet"), Role.VIEWER)
     factories.make_project(key="HIDDEN", name="Not a member")
+    case = factories.make_test_case(story, scenarios=0)
+    Scenario.objects.create(test_case=case, name="One", steps="Given a\nWhen b\nThen c", criteria=[1])
+    empty = {"criteria": 0, "criteria_covered": 0, "coverage_percent": None}
+    shop = {"criteria": 2, "criteria_covered": 1, "coverage_percent": 50}  # the story has two criteria
     assert api.get("/api/projects").json() == [
-        {"key": "EMPTY", "name": "Nothing yet", "description": "", "story_count": 0},
-        {"key": "SHOP", "name": "Web shop", "description": "", "story_count": 1},
+        {"key": "EMPTY", "name": "Nothing yet", "description": "", "story_count": 0, **empty},
+        {"key": "SHOP", "name": "Web shop", "description": "", "story_count": 1, **shop},
     ]
 
 

@@ -247,12 +247,12 @@ def test_stories_page_runs_a_fixed_number_of_queries(client_logged_in, user, dja
     for story in UserStory.objects.all()[:20]:
         factories.make_test_case(story=story)
     # session + user + the user's roles + count + page + projects for the filter + the latest job of each row
-    # + the labels in use (the label filter's choices)
-    with django_assert_max_num_queries(8):
+    # + the labels in use (the label filter's choices) + the criteria coverage of the filtered stories
+    with django_assert_max_num_queries(9):
         response = client_logged_in.get(reverse("stories:list"))
     assert response.status_code == 200
     assert response.content.decode().count('class="story-row"') == min(stories, 50)
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(9):
         client_logged_in.get(reverse("stories:list"), {"q": "Story", "status": "tested", "project": "Q1"})
 
 
@@ -274,7 +274,10 @@ def test_story_detail_shows_everything_about_the_story(client_logged_in, project
     test_case = factories.make_test_case(story=story, title="Guest checkout happy path", scenarios=2)
     page = client_logged_in.get(story.get_absolute_url()).content.decode()
     assert "As a visitor I want to check out" in page
-    assert "<li>Guest can enter an email</li><li>Order confirmation is emailed</li>" in page
+    assert '<li class="criterion uncovered" id="ac-1">' in page
+    assert '<span class="criterion-text">Guest can enter an email</span>' in page
+    assert '<span class="criterion-text">Order confirmation is emailed</span>' in page
+    assert "0 of 2 covered by saved scenarios" in page
     assert '<span class="label">checkout</span>' in page
     assert "High" in page and "In progress" in page
     assert 'href="https://jira.example.com/browse/SHOP-7"' in page
