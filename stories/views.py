@@ -83,7 +83,7 @@ def story_list(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def story_detail(request: HttpRequest, key: str) -> HttpResponse:
-    test_cases = TestCase.objects.select_related("source_job").prefetch_related("scenarios").order_by("id")
+    test_cases = TestCase.objects.select_related("source_job", "author").prefetch_related("scenarios").order_by("id")
     story = permissions.get_visible_or_404(
         UserStory.objects.select_related("project").prefetch_related(Prefetch("test_cases", queryset=test_cases)),
         request.user,
