@@ -39,7 +39,12 @@ def export_download(request: HttpRequest) -> HttpResponse:
     if not summary["test_cases"]:
         return render(request, "stories/export.html", {"form": form, **summary}, status=400)
     fmt = exporting.FORMATS[form.cleaned_data["format"]]
-    chunks = exporting.export_chunks(fmt.name, form.cleaned_data["selection"], excel=form.cleaned_data["excel"])
+    chunks = exporting.export_chunks(
+        fmt.name,
+        form.cleaned_data["selection"],
+        excel=form.cleaned_data["excel"],
+        testrail_template=form.cleaned_data["testrail_template"],
+    )
     content_type = fmt.content_type if fmt.binary else f"{fmt.content_type}; charset=utf-8"
     response = StreamingHttpResponse(_body(request, chunks), content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="{form.filename()}"'

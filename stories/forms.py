@@ -397,6 +397,12 @@ class ExportForm(forms.Form):
     excel = forms.BooleanField(
         required=False, label="For Excel", help_text="CSV only: starts the file with a UTF-8 byte-order mark."
     )
+    testrail_template = forms.ChoiceField(
+        label="TestRail template",
+        choices=list(exporting.TESTRAIL_TEMPLATES.items()),
+        required=False,
+        help_text="The Template column of a TestRail CSV.",
+    )
 
     def __init__(self, data, *, user):
         super().__init__(data)
@@ -420,6 +426,7 @@ class ExportForm(forms.Form):
             stories = stories.filter(key__in=keys)
         data["selection"] = stories
         data["project"] = project
+        data["testrail_template"] = data.get("testrail_template") or "steps"
         return data
 
     def filename(self) -> str:

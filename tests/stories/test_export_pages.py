@@ -1,5 +1,6 @@
 """Export from the browser: the dialog (story page, selected rows, a project) and the streamed download."""
 
+import csv
 import io
 import zipfile
 
@@ -138,3 +139,16 @@ def test_editors_export_the_rows_they_select(client_logged_in, shop):
     # Rows have checkboxes for editors (teams' rule); the selection form sends them to the export dialog too.
     table = client_logged_in.get(reverse("stories:list")).content.decode()
     assert f'formaction="{reverse("stories:export_dialog")}">Export selected</button>' in table
+
+
+def test_a_testrail_download_takes_the_template_chosen_in_the_dialog(viewer, shop):
+    _, steps = download(viewer, project="SHOP", format="testrail-csv")
+    _, bdd = download(viewer, project="SHOP", format="testrail-csv", testrail_template="bdd")
+
+    def templates(body: bytes) -> set[str]:
+        return {row[2] for row in list(csv.reader(io.StringIO(body.decode(), newline="")))[1:]}
+
+    assert templates(steps) == {"Test Case (Steps)"}
+    assert templates(bdd) == {"Behaviour Driven Development"}
+    dialog = viewer.get(reverse("stories:export_dialog"), {"project": "SHOP"}, headers=HTMX).content.decode()
+    assert '<select name="testrail_template"' in dialog
