@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from stories.models import ImportJob, UserStory
 from tests import factories
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import ARTIFACTS, screenshot
 from tests.cluster import running_cluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -112,3 +112,6 @@ def test_upload_watch_preview_confirm_and_see_the_stories(logged_in_page, cluste
     keys = page.locator(".story-row .col-key").all_inner_texts()[:3]
     assert keys == ["SHOP-1", "SHOP-2", "SHOP-3"], keys  # natural order
     screenshot(page, "import-stories-table-1280")
+    page.set_viewport_size({"width": 390, "height": 844})
+    expect(page.get_by_role("button", name="Import stories")).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "import-stories-table-390.png"))  # the top of a 50-row page
