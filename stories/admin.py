@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.db.models import Count
 from django.urls import reverse
 from django.utils.html import format_html
+from simple_history.admin import SimpleHistoryAdmin
 
 from stories.models import Membership, Project, Scenario, TestCase, UserStory
 
@@ -44,7 +45,7 @@ class TestCaseInline(admin.TabularInline):
 
 
 @admin.register(UserStory)
-class UserStoryAdmin(admin.ModelAdmin):
+class UserStoryAdmin(SimpleHistoryAdmin):  # its History page lists stories.history's rows
     list_display = ["story_key", "title", "project", "priority", "status", "test_case_count", "updated_at"]
     list_select_related = ["project"]
     list_filter = ["project", "priority", "status"]
@@ -73,7 +74,7 @@ class ScenarioInline(admin.StackedInline):
 
 
 @admin.register(TestCase)
-class TestCaseAdmin(admin.ModelAdmin):
+class TestCaseAdmin(SimpleHistoryAdmin):  # its History page lists stories.history's rows
     list_display = ["title", "story", "test_type", "priority", "status", "author", "updated_at"]
     list_select_related = ["story", "author"]
     list_filter = ["test_type", "priority", "status", "story__project"]
@@ -91,7 +92,7 @@ class TestCaseAdmin(admin.ModelAdmin):
 
 
 @admin.register(Scenario)
-class ScenarioAdmin(admin.ModelAdmin):
+class ScenarioAdmin(SimpleHistoryAdmin):  # its History page lists stories.history's rows
     list_display = ["name", "test_case", "position"]
     list_select_related = ["test_case"]
     search_fields = ["name", "steps", "test_case__title"]

@@ -180,3 +180,11 @@ def test_an_import_from_the_import_page_names_the_editor_who_uploaded_it(shop, s
     tasks.write_import(str(job.pk))  # in the worker, where no request names the user
     record = UserStory.objects.get(key="SHOP-9").history.get()
     assert (record.history_user, record.history_change_reason) == (editor.user, "import backlog.csv")
+
+
+def test_the_admin_history_page_lists_who_changed_a_story(shop, admin_user_logged_in):
+    editor = factories.make_user("eddie")
+    with history.recorded_as(editor, "tidy up"):
+        story = factories.make_story(project=shop, key="SHOP-1", title="Tidy")
+    page = admin_user_logged_in.get(reverse("admin:stories_userstory_history", args=[story.pk])).content.decode()
+    assert "eddie" in page and "tidy up" in page

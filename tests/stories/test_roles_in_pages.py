@@ -117,3 +117,13 @@ def test_a_refusal_explains_itself_on_a_page_of_the_app(shop):
     assert response.status_code == 403
     html = response.content.decode()
     assert "<h1>Not allowed</h1>" in html and "ask one of its owners for editor access" in html
+
+
+def test_a_viewer_s_rows_mark_the_live_badge_read_only(shop):
+    story = factories.make_story(project=shop, key="SHOP-1")
+    GenerationJob.objects.create(story=story, status=JobStatus.READY)
+    viewer = signed_in(Role.VIEWER, shop)
+    assert 'class="story-row read-only"' in viewer.get(reverse("stories:list")).content.decode()
+    assert 'class="story-live read-only"' in viewer.get(story.get_absolute_url()).content.decode()
+    editor = signed_in(Role.EDITOR, shop)
+    assert 'class="story-row"' in editor.get(reverse("stories:list")).content.decode()
