@@ -30,13 +30,14 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
+from generation.engine.checks import gherkin_problems
 from generation.engine.data import PRIORITIES, TEST_TYPES, BatchResult, SuggestedScenario, Suggestion
 from generation.engine.failures import FAILURE_RANK, redact  # noqa: F401 (FAILURE_RANK re-exported)
 from generation.engine.limiter import LIMITER, LimiterUnavailable, stamp_send
 from generation.engine.planning import Batch, Plan
 from generation.engine.prompts import SYSTEM_INSTRUCTION, BatchOut, batch_prompt, followup_prompt
 from generation.engine.shortfall import batch_problems, drop_reason, fold_in, missing_cases
-from stories.gherkin import ScenarioText, clean_tags, normalise_steps, scenario_problems
+from stories.gherkin import clean_tags, normalise_steps
 
 logger = logging.getLogger("qaforge.engine")
 
@@ -254,7 +255,7 @@ def suggestions_from(
                 tags=clean_tags(scenario.tags),
                 criteria=_citations(scenario.criteria, known, dropped),
             )
-            problems = scenario_problems(ScenarioText(candidate.name, candidate.steps, candidate.tags))
+            problems = gherkin_problems(candidate.name, candidate.steps, candidate.tags)
             if problems:
                 dropped[drop_reason(problems)] += 1
                 continue

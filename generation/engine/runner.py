@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 
+from generation.engine.checks import gherkin_problems
 from generation.engine.data import (
     BatchResult,
     Cancelled,
@@ -32,7 +33,7 @@ from generation.engine.offline import OFFLINE_VERSION, offline_batch
 from generation.engine.planning import Batch, Plan, plan
 from generation.engine.prompts import PROMPT_VERSION
 from generation.engine.shortfall import drop_reason, warnings
-from stories.gherkin import ScenarioText, clean_tags, normalise_steps, scenario_problems
+from stories.gherkin import clean_tags, normalise_steps
 
 if TYPE_CHECKING:
     from generation.engine import gemini
@@ -191,7 +192,7 @@ def _merge(the_plan: Plan, results: dict[int, BatchResult]) -> tuple[list[Sugges
             for scenario in suggestion.scenarios:
                 scenario.steps = normalise_steps(scenario.steps)
                 scenario.tags = clean_tags(scenario.tags)
-                problems = scenario_problems(ScenarioText(scenario.name, scenario.steps, scenario.tags))
+                problems = gherkin_problems(scenario.name, scenario.steps, scenario.tags)
                 if problems:
                     dropped[drop_reason(problems)] += 1
                     continue
