@@ -50,6 +50,7 @@ test: setup
 bench: setup
 	$(PY) bench/generation.py
 	$(PY) bench/jobs.py
+	$(PY) bench/throughput.py
 	$(PY) bench/sse.py
 	$(PY) bench/export.py
 	$(PY) bench/importing.py
