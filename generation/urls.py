@@ -8,6 +8,7 @@ app_name = "generation"
 urlpatterns = [
     path("generate/", views.generate_form, name="generate"),
     path("queue/", views.queue, name="queue"),
+    path("review-queue/", views.review_queue_button, name="review_queue"),
     path("jobs/<uuid:job_id>/review", views.review_job, name="review"),
     path("jobs/<uuid:job_id>/save", views.save, name="save"),
     path("jobs/<uuid:job_id>/extend", views.extend, name="extend"),

@@ -15,9 +15,9 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import HttpResponseClientRefresh
+from django_htmx.http import HttpResponseClientRefresh, reswap, retarget, trigger_client_event
 
-from generation import engine, jobs, options, review, runs
+from generation import engine, jobs, options, review, review_queue, runs
 from generation.badges import render_badge
 from generation.models import GenerationJob, JobStatus
 from stories import permissions
@@ -182,7 +182,14 @@ def _review_context(job: GenerationJob, formset, *, confirm_uncovered: bool = Fa
 def _render_review(request, job, formset, partial: str = "review-form", **extra) -> HttpResponse:
     # An invalid save re-renders only the form (it swaps itself inside its dialog), with status 200 so htmx swaps it.
     template = f"generation/review.html#{partial}" if request.htmx else "generation/review.html"
-    return render(request, template, _review_context(job, formset, **extra))
+    context = {**_review_context(job, formset, **extra), "queue": review_queue.around(request.user, job)}
+    return render(request, template, context)
+
+
+@require_GET
+def review_queue_button(request: HttpRequest) -> HttpResponse:
+    """The stories page's "N stories ready to review" button, reloaded when a job ends or a review is saved."""
+    return render(request, "generation/review_queue.html#review-queue", {"queue": review_queue.summary(request.user)})
 
 
 @require_GET
@@ -225,6 +232,7 @@ def save(request: HttpRequest, job_id) -> HttpResponse:
     gaps = review.uncovered(review.coverage(job, formset))
     if gaps and formset.kept() and not request.POST.get("confirm_uncovered"):
         return _render_review(request, job, formset, confirm_uncovered=True)
+    following = review_queue.around(request.user, job)["next"] if request.POST.get("then") == "next" else None
     try:
         saved, set_aside = jobs.save_reviewed(job, formset.edits(), user=request.user)
     except jobs.JobStateError:  # discarded or cancelled in another tab meanwhile
@@ -233,7 +241,24 @@ def save(request: HttpRequest, job_id) -> HttpResponse:
     if job.status == JobStatus.DISCARDED:  # every suggestion was deleted: saving nothing is a discard
         message = f"Nothing was kept, so the suggestions for {job.story.key} were discarded."
         return _small_action_response(request, job, message, "info")
+    if following and request.htmx:
+        return _save_and_next(request, job, saved, following)
     return _saved_response(request, job, saved, set_aside)
+
+
+def _save_and_next(request, job, saved, following) -> HttpResponse:
+    """*Save all and next*: the next story's review replaces this dialog; the saved story's badge goes out of band."""
+    next_job = GenerationJob.objects.filter(pk=following, status=JobStatus.READY).select_related("story__project")
+    next_job = next_job.first()
+    if next_job is None or not permissions.can_edit(request.user, next_job.story):
+        return _saved_response(request, job, saved)
+    response = _render_review(request, next_job, review.review_formset(next_job), partial="review-dialog")
+    response.content += render_badge(job.story, job, oob=True).encode()
+    retarget(response, "closest dialog")
+    reswap(response, "outerHTML")
+    count = len(saved)
+    trigger_client_event(response, "review-queue-changed")
+    return toast_trigger(response, f"Saved {count} test case{'s' if count != 1 else ''} to {job.story.key}.")
 
 
 def _saved_response(request, job, saved, set_aside: GenerationJob | None = None) -> HttpResponse:
@@ -288,6 +313,7 @@ def _badge_response(job, message: str, level: str, link: str | None = None) -> H
     response = HttpResponse(render_badge(job.story, job, oob=True))
     response["HX-Reswap"] = "none"
     response["HX-Trigger-After-Swap"] = "close-dialog"
+    trigger_client_event(response, "review-queue-changed")  # the stories page's "N ready to review" reloads
     return toast_trigger(response, message, level, link=link)
 
 

@@ -15,6 +15,7 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
+from generation import review_queue
 from generation.badges import attach_badges
 from stories import criteria, permissions
 from stories.forms import StoryFilterForm, StoryForm, TestCaseForm, save_test_case, scenario_formset
@@ -66,6 +67,7 @@ def story_list(request: HttpRequest) -> HttpResponse:
         "status_choices": form.choices("status"),
         "priority_choices": form.choices("priority"),
         "sort_choices": form.choices("sort"),
+        "queue": lambda: review_queue.summary(request.user),  # "N stories ready to review" (2 queries, if shown)
         "labels": lambda: story_labels(visible_stories),  # a callable: only the full page's label filter asks
         # Acceptance criteria covered by saved scenarios, over what the filters show (a project's own figure).
         "coverage": lambda: stories.coverage(),

@@ -119,6 +119,7 @@ RULES: dict[str, dict[str, Allow | None]] = {
         "GET": NOT_ALLOWED,
         "POST": Allow("edit", 302, {**ONE_STORY, "test_types": "UI"}, {"outsider": 302}),
     },
+    "generation:review_queue": {"GET": Allow("login", 200), "POST": NOT_ALLOWED},
     "generation:review": {"GET": Allow("edit", 200), "POST": NOT_ALLOWED},
     # An empty review formset keeps nothing: the job is discarded (what the form did not show waits in a new job).
     "generation:save": {
