@@ -182,7 +182,9 @@ def _review_context(job: GenerationJob, formset, *, confirm_uncovered: bool = Fa
 def _render_review(request, job, formset, partial: str = "review-form", **extra) -> HttpResponse:
     # An invalid save re-renders only the form (it swaps itself inside its dialog), with status 200 so htmx swaps it.
     template = f"generation/review.html#{partial}" if request.htmx else "generation/review.html"
+    note = extra.pop("saved_note", "")
     context = {**_review_context(job, formset, **extra), "queue": review_queue.around(request.user, job)}
+    context["saved_note"] = note
     return render(request, template, context)
 
 
@@ -252,13 +254,15 @@ def _save_and_next(request, job, saved, following) -> HttpResponse:
     next_job = next_job.first()
     if next_job is None or not permissions.can_edit(request.user, next_job.story):
         return _saved_response(request, job, saved)
-    response = _render_review(request, next_job, review.review_formset(next_job), partial="review-dialog")
+    count = len(saved)
+    # Said in the next dialog itself: a toast raised now would sit in the dialog this answer replaces.
+    note = f"Saved {count} test case{'s' if count != 1 else ''} to {job.story.key}."
+    formset = review.review_formset(next_job)
+    response = _render_review(request, next_job, formset, partial="review-dialog", saved_note=note)
     response.content += render_badge(job.story, job, oob=True).encode()
     retarget(response, "closest dialog")
     reswap(response, "outerHTML")
-    count = len(saved)
-    trigger_client_event(response, "review-queue-changed")
-    return toast_trigger(response, f"Saved {count} test case{'s' if count != 1 else ''} to {job.story.key}.")
+    return trigger_client_event(response, "review-queue-changed")
 
 
 def _saved_response(request, job, saved, set_aside: GenerationJob | None = None) -> HttpResponse:

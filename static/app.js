@@ -34,20 +34,6 @@
     const toasts = region.querySelectorAll(".toast");
     for (let i = 0; i < toasts.length - MAX_TOASTS; i++) toasts[i].remove();
     dismissLater(toast);
-    raiseToasts(region);
-  }
-
-  // #toasts is a manual popover: shown again after each new toast, it sits in the top layer above an open modal
-  // dialog (a toast raised by "Save and next" is seen over the next review), and it is hidden when empty.
-  function raiseToasts(region) {
-    if (!region.showPopover) return;
-    if (region.matches(":popover-open")) region.hidePopover();
-    if (region.querySelector(".toast")) region.showPopover();
-  }
-  function hideWhenEmpty(region) {
-    new MutationObserver(() => {
-      if (region.hidePopover && !region.querySelector(".toast") && region.matches(":popover-open")) region.hidePopover();
-    }).observe(region, { childList: true });
   }
 
   // The handler of the HX-Trigger "toast" event: {html, level, message}.
@@ -93,8 +79,6 @@
     dialog.dataset.modalReady = "1";
     dialog.addEventListener("close", () => removeWhenIdle(dialog));
     if (!dialog.open) dialog.showModal();
-    const region = document.getElementById("toasts");
-    if (region) raiseToasts(region); // toasts stay above the dialog that just opened
   }
 
   document.addEventListener("htmx:load", (event) => {
@@ -185,8 +169,6 @@
   window.addEventListener("pageshow", syncUrlControls);
 
   document.addEventListener("DOMContentLoaded", () => {
-    const region = document.getElementById("toasts");
-    if (region) hideWhenEmpty(region);
     document.querySelectorAll("#toasts .toast").forEach(adoptToast);
   });
 })();
