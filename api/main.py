@@ -18,7 +18,7 @@ from ninja import NinjaAPI
 from api import errors
 from api.auth import token_or_session
 from api.parser import JsonOrFormParser
-from api.routes import hooks, jobs, stories, testcases
+from api.routes import hooks, imports, jobs, stories, testcases
 
 DESCRIPTION = """
 Everything a script, a CI pipeline or a tracker needs: push stories, start generation, follow it live, save the
@@ -101,6 +101,7 @@ api.add_router("/", stories.router)
 api.add_router("/", jobs.router)
 api.add_router("/", testcases.router)
 api.add_router("/", hooks.router)
+api.add_router("/", imports.router)
 
 
 def _json_errors(view):

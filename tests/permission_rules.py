@@ -159,6 +159,11 @@ RULES: dict[str, dict[str, Allow | None]] = {
     "api:story_test_cases": {"GET": Allow("view", 200), "POST": NOT_ALLOWED},
     "api:project_test_cases": {"GET": Allow("view", 200), "POST": NOT_ALLOWED},
     "api:export": {"GET": Allow("login", 200), "POST": NOT_ALLOWED},  # everything the user may see
+    # Imports, as on the import page; the world's import waits for confirmation (so both confirm and cancel work).
+    "api:start_import": {"GET": NOT_ALLOWED, "POST": Allow("create", 400)},  # no file: the form's error
+    "api:get_import": {"GET": Allow("edit", 200), "POST": NOT_ALLOWED},
+    "api:confirm_import": {"GET": NOT_ALLOWED, "POST": Allow("edit", 202)},
+    "api:cancel_import": {"GET": NOT_ALLOWED, "POST": Allow("edit", 200)},
     # A form body holds no Jira issue: 400 for whoever is signed in (who may write where is in test_jira_hook.py).
     "api:jira_hook": {"GET": NOT_ALLOWED, "POST": Allow("login", 400)},
     # The project's secret is the credential: anyone with a wrong one gets 404.
