@@ -33,3 +33,14 @@ def test_make_copy_and_revoke_a_token(logged_in_page, width):
     expect(page.get_by_label("New API token")).to_have_count(0)  # shown once only
     expect(page.locator(".token-state")).to_have_text("Revoked")
     screenshot(page, f"api-tokens-revoked-{width}")
+
+
+def test_the_api_docs_render_from_local_assets(logged_in_page):
+    page = logged_in_page
+    failed = []
+    page.on("requestfailed", lambda request: failed.append(request.url))
+    page.goto("/api/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("QAForge API")
+    expect(page.locator(".opblock-summary-path", has_text="/api/stories/{key}/generate").first).to_be_visible()
+    screenshot(page, "api-docs")
+    assert not failed  # every asset served by QAForge itself (no CDN: no internet at run time)
