@@ -124,7 +124,9 @@
       }
     } else if (event.key === "?") {
       event.preventDefault();
-      help.showModal();
+      const dialog = help.content.firstElementChild.cloneNode(true);
+      document.body.appendChild(dialog);
+      setUpModal(dialog);
     }
   });
 
