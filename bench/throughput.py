@@ -33,6 +33,8 @@ def main() -> None:
     parser.add_argument("--rpm", type=int, default=12, help="requests per window for the rate-limited run")
     parser.add_argument("--window", type=float, default=10.0, help="the limit's window in seconds (default 60 in use)")
     parser.add_argument("--rpm-stories", type=int, default=10)
+    parser.add_argument("--database-url", default="", help="e.g. postgres://postgres@127.0.0.1:5432/qaforge_bench")
+    parser.add_argument("--redis-url", default="", help="e.g. redis://127.0.0.1:6379/0 (the scale-out path)")
     args = parser.parse_args()
     sizes = [int(n) for n in args.stories.split(",") if n.strip()]
 
@@ -51,6 +53,10 @@ def main() -> None:
     }
     for name in ("DATABASE_URL", "REDIS_URL", "QAFORGE_WORKERS", "QAFORGE_JOBS_PER_WORKER", "QAFORGE_LLM_RPM"):
         os.environ.pop(name, None)  # default settings: SQLite, the ORM broker, 8 workers, default limits
+    if args.database_url:
+        base_env["DATABASE_URL"] = args.database_url
+    if args.redis_url:
+        base_env["REDIS_URL"] = args.redis_url
     os.environ.update(base_env)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "qaforge.settings")
     import django
@@ -69,7 +75,9 @@ def main() -> None:
     fake = FakeGeminiClient(f"http://127.0.0.1:{port}")
     try:
         wait_for_port(port)
-        print(f"throughput: default settings (SQLite, ORM broker, 8 workers), fake Gemini at L={args.latency:.2f}s")
+        where = "PostgreSQL" if args.database_url else "SQLite"
+        where += ", Redis" if args.redis_url else ", ORM broker"
+        print(f"throughput: default settings ({where}, 8 workers), fake Gemini at L={args.latency:.2f}s")
         with cluster({}) as pids:
             warm_up(fake)
             for size in sizes:

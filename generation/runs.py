@@ -334,17 +334,17 @@ class _Run:
         return STOPPING.is_set() or self.lease.lost(self.job.pk)
 
 
-def _run_claimed(job_id, lease: Lease) -> str:
+def _run_claimed(job_id, lease: Lease, callbacks: ThreadPoolExecutor | None = None) -> str:
     """Run a job this lease has just claimed, to ready, failed, cancelled or handed back."""
     lease.add(job_id)
     try:
-        return _run_held(job_id, lease)
+        return _run_held(job_id, lease, callbacks)
     finally:
         lease.remove(job_id)
         connection.close()
 
 
-def _run_held(job_id, lease: Lease) -> str:
+def _run_held(job_id, lease: Lease, callbacks: ThreadPoolExecutor | None = None) -> str:
     token = lease.token
     job = GenerationJob.objects.select_related("story__project").get(pk=job_id)
     jobs._transition(job.pk, "running", story=job.story.key, attempt=job.attempts, worker=job.worker)
@@ -359,12 +359,17 @@ def _run_held(job_id, lease: Lease) -> str:
             test_types=tuple(job.test_types),
             criteria=tuple(job.criteria or ()),
         )
+        snapshot = engine.StorySnapshot.from_story(job.story)
+        # While the calls run, this thread needs no connection: with 16 jobs a worker, holding one each would pass
+        # PostgreSQL's connection limit (the callbacks share the task's one helper thread and its connection).
+        connection.close()
         result = engine.generate(
-            engine.StorySnapshot.from_story(job.story),
+            snapshot,
             request,
             done=done,
             on_batch_done=run.on_batch_done,
             should_cancel=run.should_cancel,
+            callbacks=callbacks,
         )
     except engine.Cancelled:
         if STOPPING.is_set() and not lease.lost(job.pk):
@@ -473,13 +478,14 @@ def run_task(job_id) -> str:
         _skipped(job_id)
     lease.start()
     pool = ThreadPoolExecutor(max_workers=room, thread_name_prefix="qaforge-job")
+    callbacks = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qaforge-job-callbacks")
     try:
         if first is not None:
-            running.add(pool.submit(_run_claimed, first, lease))
+            running.add(pool.submit(_run_claimed, first, lease, callbacks))
         while True:
             if len(running) < room and time.monotonic() < claim_until and not STOPPING.is_set():
                 for claimed in claim_next(lease.token, want=room - len(running)):
-                    running.add(pool.submit(_run_claimed, claimed, lease))
+                    running.add(pool.submit(_run_claimed, claimed, lease, callbacks))
             if not running:
                 break
             finished, running = wait(running, timeout=CLAIM_POLL_SECONDS, return_when=FIRST_COMPLETED)
@@ -487,6 +493,8 @@ def run_task(job_id) -> str:
                 outcomes[future.result()] += 1
     finally:
         pool.shutdown(wait=True)
+        callbacks.submit(lambda: connection.close()).result()  # (closed in the thread that owns it)
+        callbacks.shutdown(wait=True)
         lease.stop()
         connection.close()
     if not outcomes:

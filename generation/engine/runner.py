@@ -218,6 +218,7 @@ def generate(
     on_batch_done: Callable[[BatchResult, int, int], None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
     generator: str | None = None,
+    callbacks: ThreadPoolExecutor | None = None,
 ) -> GenerationResult:
     """Generate suggested test cases for one story: every batch of the plan in flight at once.
 
@@ -225,7 +226,8 @@ def generate(
     failed ones are run again. on_batch_done(batch, batches_done, batches_total) is called once per newly finished
     batch, successful or failed. should_cancel() is polled after each batch and about every 0.5 s; when it returns
     True the remaining calls are cancelled and Cancelled is raised. Both callbacks run on a helper thread, so they
-    may use the Django ORM.
+    may use the Django ORM: one of this call's own, or `callbacks` (a one-thread executor the caller shares between
+    many jobs, so a worker running dozens of jobs holds one database connection for their callbacks, not dozens).
 
     Raises EngineError for an invalid request or missing configuration; batch failures are reported in the result
     (error when nothing usable came back; warnings, with the asked and got counts, when some batches failed or what
@@ -239,14 +241,15 @@ def generate(
     the_plan = plan(snapshot, request)
     reused = {i: r for i, r in (done or {}).items() if r.error is None and 0 <= i < len(the_plan.batches)}
     started = time.monotonic()
-    helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qaforge-engine-callbacks")
+    helper = callbacks or ThreadPoolExecutor(max_workers=1, thread_name_prefix="qaforge-engine-callbacks")
     try:
         results = asyncio.run(_run(the_plan, which, config, reused, on_batch_done, should_cancel, helper))
     finally:
-        if on_batch_done or should_cancel:
-            # The callbacks' database connection belongs to the helper thread: close it there, or it leaks.
-            helper.submit(_close_connections).result()
-        helper.shutdown(wait=True)
+        if callbacks is None:  # (a caller's executor, and its connection, outlive this call)
+            if on_batch_done or should_cancel:
+                # The callbacks' database connection belongs to the helper thread: close it there, or it leaks.
+                helper.submit(_close_connections).result()
+            helper.shutdown(wait=True)
     wall = round(time.monotonic() - started, 3)
     suggestions, duplicates, dropped, merge_problems = _merge(the_plan, results)
     ordered = [results[b.index] for b in the_plan.batches]
