@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand
 from django.urls import reverse
 
 from generation.engine import active_generator
-from stories.demo_data import DEMO_PASSWORD, DEMO_USERNAME
+from stories.demo_data import DEMO_PASSWORD, DEMO_USERNAME, VIEWER_PASSWORD, VIEWER_PROJECT, VIEWER_USERNAME
 
 
 def web_answers(url: str, timeout: float) -> bool:
@@ -72,7 +72,8 @@ class Command(BaseCommand):
         lines = [
             line,
             self.style.SUCCESS(f"QAForge is running at {url}"),
-            f"Log in as {DEMO_USERNAME} / {DEMO_PASSWORD} (also the admin at {url.rstrip('/')}/admin/)",
+            f"Log in as {DEMO_USERNAME} / {DEMO_PASSWORD} (also the admin at {url.rstrip('/')}/admin/)"
+            f" or {VIEWER_USERNAME} / {VIEWER_PASSWORD} (reads {VIEWER_PROJECT} only)",
             f"Worker: {worker}",
             f"Generator: {active_generator()['label']}",
             "Ctrl-C stops the web server and the worker.",
