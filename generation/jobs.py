@@ -308,12 +308,23 @@ def cancel_job(job: GenerationJob) -> bool:
 
 def discard_job(job: GenerationJob) -> bool:
     """Throw away a finished job's suggestions (the lead decided not to keep them)."""
-    changed = _finish(job.pk, JobStatus.DISCARDED, only_if=(JobStatus.READY, JobStatus.FAILED, JobStatus.CANCELLED))
+    suggested = SuggestedTestCase.objects.filter(job_id=job.pk).count()
+    outcome = _all_deleted(suggested) if suggested else {}  # for the generation report
+    changed = _finish(
+        job.pk,
+        JobStatus.DISCARDED,
+        only_if=(JobStatus.READY, JobStatus.FAILED, JobStatus.CANCELLED),
+        review_outcome=outcome,
+    )
     if changed:
         SuggestedTestCase.objects.filter(job_id=job.pk).delete()
         _transition(job.pk, "discarded")
     job.refresh_from_db()
     return bool(changed)
+
+
+def _all_deleted(suggested: int) -> dict:
+    return {"suggested": suggested, "unchanged": 0, "edited": 0, "deleted": suggested}
 
 
 def _finish(job_id, status: str, *, only_if, error: str | None = None, phase: str | None = None, **fields) -> int:
@@ -559,7 +570,13 @@ def save_suggestions(job: GenerationJob, edits: list[dict] | None = None, user=N
         if errors:
             raise SuggestionErrors(errors)
         if not plans:
-            _finish(locked.pk, JobStatus.DISCARDED, only_if=(JobStatus.READY,), phase="Discarded: nothing was kept")
+            _finish(
+                locked.pk,
+                JobStatus.DISCARDED,
+                only_if=(JobStatus.READY,),
+                phase="Discarded: nothing was kept",
+                review_outcome=_all_deleted(len(suggestions)),
+            )
             SuggestedTestCase.objects.filter(job_id=locked.pk).delete()
             _transition(job.pk, "discarded", reason="saved with nothing kept")
             job.refresh_from_db()

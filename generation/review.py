@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from django import forms
 from django.forms import formset_factory
 
+from generation import duplicates
 from generation.models import GenerationJob
 from stories import criteria as ac
 from stories.forms import ScenarioForm
@@ -84,6 +85,8 @@ class BaseCaseFormSet(forms.BaseFormSet):
     def __init__(self, *args, job: GenerationJob, **kwargs):
         self.job = job
         self.suggestions = {s.pk: s for s in job.suggestions.all()}
+        # What repeats the story's saved test cases: flagged, and skipped unless the lead keeps it.
+        self.repeats = duplicates.for_suggestions(job.story, self.suggestions.values())
         super().__init__(*args, **kwargs)
 
     def _construct_form(self, i, **kwargs):
@@ -95,7 +98,18 @@ class BaseCaseFormSet(forms.BaseFormSet):
             form.suggestion_obj = self.suggestions.get(int(number)) if str(number).isdigit() else None
         else:
             form.suggestion_obj = self.suggestions[self.initial[i]["suggestion"]]
-            form.scenarios = ScenarioFormSet(initial=form.suggestion_obj.scenarios, prefix=prefix)
+        repeats = self.repeats.get(form.suggestion_obj.pk, {}) if form.suggestion_obj else {}
+        form.repeats = repeats.get("case")  # the saved test case this whole suggestion repeats
+        scenario_repeats = repeats.get("scenarios", {})
+        if not self.is_bound:
+            initial = [
+                {**scenario, "DELETE": i in scenario_repeats and form.repeats is None}
+                for i, scenario in enumerate(form.suggestion_obj.scenarios)
+            ]
+            form.scenarios = ScenarioFormSet(initial=initial, prefix=prefix)
+        for index, scenario_form in enumerate(form.scenarios.forms):
+            match = scenario_repeats.get(index)
+            scenario_form.repeats = match.saved if match else None
         return form
 
     def clean(self) -> None:
@@ -167,11 +181,18 @@ def review_formset(job: GenerationJob, data=None) -> BaseCaseFormSet:
     """The review's formset: bound to a POST, or filled from the job's suggestions."""
     if data is not None:
         return CaseFormSet(data, job=job, prefix="case")
-    initial = [
-        {"suggestion": s.pk, "title": s.title, "test_type": s.test_type, "priority": s.priority}
-        for s in job.suggestions.all()
+    formset = CaseFormSet(job=job, prefix="case")
+    formset.initial = [
+        {
+            "suggestion": s.pk,
+            "title": s.title,
+            "test_type": s.test_type,
+            "priority": s.priority,
+            "DELETE": bool(formset.repeats.get(s.pk, {}).get("case")),  # repeats a saved test case: skipped
+        }
+        for s in formset.suggestions.values()
     ]
-    return CaseFormSet(initial=initial, job=job, prefix="case")
+    return formset
 
 
 @dataclass
@@ -190,16 +211,27 @@ def coverage(job: GenerationJob, formset: BaseCaseFormSet) -> list[Criterion]:
     result = [Criterion(n, text, []) for n, text in job.story.numbered_criteria]
     by_number = {c.number: c for c in result}
     for position, form in enumerate(formset.forms, start=1):
-        if formset.is_bound and formset._should_delete_form(form):
+        if dropped(formset, form):
             continue
         for scenario in form.scenarios.forms:
-            if form.scenarios.is_bound and form.scenarios._should_delete_form(scenario):
+            if dropped(form.scenarios, scenario):
                 continue
             name = scenario["name"].value() or ""
             for number in scenario.cites:
                 if number in by_number:
                     by_number[number].covered_by.append(f"Test case {position} · {name}")
     return result
+
+
+def dropped(formset, form) -> bool:
+    """Is this form deleted (posted so, or skipped by default because it repeats what is saved)?"""
+    if formset.is_bound:
+        return formset._should_delete_form(form)
+    return bool(form.initial.get("DELETE"))
+
+
+def kept_count(formset) -> int:
+    return sum(1 for form in formset.forms if not dropped(formset, form))
 
 
 def uncovered(criteria: list[Criterion]) -> list[Criterion]:

@@ -12,6 +12,7 @@ urlpatterns = [
     path("jobs/<uuid:job_id>/review", views.review_job, name="review"),
     path("jobs/<uuid:job_id>/save", views.save, name="save"),
     path("jobs/<uuid:job_id>/extend", views.extend, name="extend"),
+    path("report/", views.report, name="report"),
     path("jobs/<uuid:job_id>/discard", views.discard, name="discard"),
     path("jobs/<uuid:job_id>/cancel", views.cancel, name="cancel"),
 ]

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRefresh, reswap, retarget, trigger_client_event
 
 from generation import engine, jobs, options, review, review_queue, runs
+from generation import report as generation_report
 from generation.badges import render_badge
 from generation.models import GenerationJob, JobStatus
 from stories import permissions
@@ -164,7 +165,7 @@ def _queue_summary(queued: list[GenerationJob], refused: list[tuple[str, str]]) 
 def _review_context(job: GenerationJob, formset, *, confirm_uncovered: bool = False) -> dict:
     criteria = review.coverage(job, formset)
     total = len(formset.forms)
-    kept = len(formset.kept()) if formset.is_bound else total
+    kept = review.kept_count(formset)
     return {
         "job": job,
         "story": job.story,
@@ -364,3 +365,11 @@ def _refused(request, job, message: str) -> HttpResponse:
         return toast_trigger(response, message, "warning")
     messages.warning(request, message)
     return redirect(job.story.get_absolute_url())
+
+
+@require_GET
+def report(request: HttpRequest) -> HttpResponse:
+    """Staff: per generator, model and prompt version, what reviewers did with the suggestions."""
+    if not request.user.is_staff:
+        raise PermissionDenied("The generation report is for staff.")
+    return render(request, "generation/report.html", {"rows": generation_report.prompt_report()})

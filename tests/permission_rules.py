@@ -126,6 +126,7 @@ RULES: dict[str, dict[str, Allow | None]] = {
         "GET": NOT_ALLOWED,
         "POST": Allow("edit", 302, {"case-TOTAL_FORMS": "0", "case-INITIAL_FORMS": "0"}),
     },
+    "generation:report": {"GET": Allow("staff", 200), "POST": NOT_ALLOWED},
     "generation:extend": {"GET": NOT_ALLOWED, "POST": Allow("edit", 302, {"criteria": "1"})},
     "generation:discard": {"GET": NOT_ALLOWED, "POST": Allow("edit", 302)},
     "generation:cancel": {"GET": NOT_ALLOWED, "POST": Allow("edit", 302)},

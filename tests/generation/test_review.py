@@ -8,6 +8,7 @@ from generation import jobs
 from generation.models import GenerationJob, JobStatus, SuggestedTestCase
 from stories import permissions
 from stories.models import Role, TestCase
+from tests import factories
 from tests.generation.test_views import HTMX, ready_job, review_data, toasts
 
 STEPS = "Given a shopper with an empty cart\nWhen they add a book\nThen the cart shows 1 item"
@@ -150,3 +151,24 @@ def test_only_editors_may_generate_for_a_criterion(client_logged_in, story, user
     response = client_logged_in.post(reverse("generation:extend", args=[job.pk]), {"criteria": "2"})
     assert response.status_code == 403
     assert GenerationJob.objects.count() == 1
+
+
+def test_the_generation_report_compares_prompt_versions_for_staff(client, story, user):
+    old = ready_job(story, suggestions=2, prompt_version="v1")
+    new = ready_job(factories.make_story(project=story.project), suggestions=2, prompt_version="v2")
+    old.status, old.review_outcome = JobStatus.SAVED, {"suggested": 2, "unchanged": 0, "edited": 1, "deleted": 1}
+    old.save()
+    new.status, new.review_outcome = JobStatus.SAVED, {"suggested": 2, "unchanged": 2, "edited": 0, "deleted": 0}
+    new.warnings = ["Gemini returned 2 of the 3 test cases asked (4 of 6 scenarios)."]
+    new.save()
+
+    client.force_login(user)
+    assert client.get(reverse("generation:report")).status_code == 403
+    staff = factories.make_user("staff", is_staff=True)
+    client.force_login(staff)
+    html = client.get(reverse("generation:report")).content.decode()
+    rows = html.split("<tr>")[2:]
+    assert "<code>v2</code>" in rows[0] and "<code>v1</code>" in rows[1]
+    cells = [[c.split("</td>")[0] for c in row.split('<td class="col-num">')[1:]] for row in rows]
+    assert cells[0] == ["1", "1", "1", "2", "100%", "0%", "0%", "–"]
+    assert cells[1] == ["1", "0", "1", "2", "0%", "50%", "50%", "–"]

@@ -56,7 +56,7 @@ def review_data(job, **overrides) -> dict:
         data[f"{prefix}-sc-INITIAL_FORMS"] = len(suggestion.scenarios)
         for j, scenario in enumerate(suggestion.scenarios):
             data[f"{prefix}-sc-{j}-name"] = scenario["name"]
-            data[f"{prefix}-sc-{j}-tags"] = " ".join(scenario["tags"])
+            data[f"{prefix}-sc-{j}-tags"] = " ".join(scenario.get("tags", []))
             data[f"{prefix}-sc-{j}-steps"] = scenario["steps"]
             data[f"{prefix}-sc-{j}-criteria"] = " ".join(map(str, scenario.get("criteria", [])))
     data.update(overrides)
