@@ -66,7 +66,9 @@
   function removeWhenIdle(dialog) {
     if (!dialog.isConnected || dialog.open) return;
     if (dialog.querySelector(".htmx-request")) {
-      dialog.addEventListener("htmx:afterRequest", () => setTimeout(() => removeWhenIdle(dialog), 0), { once: true });
+      // htmx drops an element's request class only once its answer has settled, which can be after the last
+      // htmx:afterRequest (the estimate inside the generate form swaps itself): look again shortly.
+      setTimeout(() => removeWhenIdle(dialog), 100);
       return;
     }
     dialog.remove();
