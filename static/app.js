@@ -76,35 +76,13 @@
 
   // <dialog class="modal"> fragments (the generate and review dialogs) arrive appended to <body>: open each one,
   // and drop it from the page once it is closed.
-  // The element that had the focus when the first of a run of dialogs opened (Next / Save and next replace one
-  // dialog with another): focus goes back to it when the last one closes, or to its table row if a live swap
-  // replaced it meanwhile. The modal dialog itself keeps the focus inside while it is open.
-  let returnFocus = null;
-  let lastFocusOutside = null;
-  document.addEventListener("focusin", (event) => {
-    if (!event.target.closest("dialog")) lastFocusOutside = event.target;
-  });
-
+  // Closing a modal dialog gives the focus back to the element that had it (the browser does this for
+  // showModal()), and the open dialog keeps Tab inside it.
   function setUpModal(dialog) {
     if (dialog.dataset.modalReady) return;
     dialog.dataset.modalReady = "1";
-    const active = lastFocusOutside;
-    if (active && !document.querySelector("dialog[open]")) {
-      returnFocus = { element: active, row: active.closest("tr[id]")?.id };
-    }
-    dialog.addEventListener("close", () => {
-      removeWhenIdle(dialog);
-      setTimeout(restoreFocus, 0);
-    });
+    dialog.addEventListener("close", () => removeWhenIdle(dialog));
     if (!dialog.open) dialog.showModal();
-  }
-
-  function restoreFocus() {
-    if (!returnFocus || document.querySelector("dialog[open]")) return;
-    const { element, row } = returnFocus;
-    returnFocus = null;
-    const target = element.isConnected ? element : document.getElementById(row)?.querySelector("a[href], button, input");
-    if (target) target.focus();
   }
 
   // Shortcuts on pages that list them (data-shortcuts on <body>'s content): "/" search, "g" generate for the

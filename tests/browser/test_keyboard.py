@@ -59,7 +59,7 @@ def test_shortcuts_focus_ring_and_focus_returning_after_a_dialog(logged_in_page)
     # "?" lists the shortcuts.
     page.keyboard.press("?")
     help_dialog = page.locator("dialog.shortcuts-help[open]")
-    expect(help_dialog).to_contain_text("Generate tests for the selected stories")
+    expect(help_dialog).to_contain_text("Generate for the selected stories")
     screenshot(page, "keyboard-shortcuts-help-1280")
     page.keyboard.press("Escape")
     expect(help_dialog).to_have_count(0)
