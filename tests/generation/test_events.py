@@ -197,8 +197,12 @@ def test_failed_job_pushes_badge_and_toast_with_reason(lead_session, story):
     job = GenerationJob.objects.create(story=story, status=JobStatus.RUNNING, progress=50)
 
     async def scenario():
+        # The failure is written once the watcher has read the running job: a job that ended before the watcher
+        # first looked is a page load's news, not a toast.
+        baseline = events.watcher.ticks
         stream = await Stream(f"/events/stories?ids={story.pk}", lead_session).open()
         await stream.event_containing("Generating 50%")
+        await ticked(baseline)
         await in_thread(write_progress, job, status=JobStatus.FAILED, error="Quota <exceeded>")
         _, badge = await stream.event_containing("Failed")
         assert "Quota &lt;exceeded&gt;" in badge[1]
