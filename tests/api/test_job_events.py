@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 from datetime import timedelta
 
 import httpx
@@ -25,7 +23,7 @@ from stories.models import Role
 from tests import factories
 from tests.cluster import module_cluster
 from tests.fake_gemini import start_fake_gemini
-from tests.services import ROOT, django_env, free_port, wait_for_port
+from tests.services import running_daphne
 
 committed = pytest.mark.django_db(transaction=True)
 
@@ -205,25 +203,10 @@ cluster = module_cluster(
 
 @pytest.fixture
 def daphne(fake):
-    port = free_port()
-    env = django_env(GEMINI_API_KEY="test-key-not-secret", GEMINI_BASE_URL=fake.url, QAFORGE_SSE_POLL_SECONDS="0.1")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "qaforge.asgi:application"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        wait_for_port(port, process=process)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with running_daphne(
+        GEMINI_API_KEY="test-key-not-secret", GEMINI_BASE_URL=fake.url, QAFORGE_SSE_POLL_SECONDS="0.1"
+    ) as url:
+        yield url
 
 
 def read_stream(client: httpx.Client, url: str, last_id: str | None = None, stop_after: str | None = None):

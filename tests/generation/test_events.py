@@ -4,8 +4,6 @@ one shared watcher, disconnects; and once end to end under a real daphne process
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import time
 from datetime import timedelta
 
@@ -20,7 +18,7 @@ from generation.models import GenerationJob, JobStatus
 from qaforge.asgi import application
 from stories import permissions
 from tests import factories
-from tests.services import ROOT, django_env, free_port, wait_for_port
+from tests.services import running_daphne
 from tests.sse import Stream, session_key
 
 # The stream reads the database from other threads: tests that need it to see their rows commit them.
@@ -418,24 +416,8 @@ def test_an_open_stream_ends_soon_after_its_session_or_access_ends(settings, use
 
 @pytest.fixture
 def daphne_server():
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "qaforge.asgi:application"],
-        cwd=ROOT,
-        env=django_env(QAFORGE_SSE_SESSION_CHECK_SECONDS="1"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        wait_for_port(port, process=process)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with running_daphne(QAFORGE_SSE_SESSION_CHECK_SECONDS="1") as url:
+        yield url
 
 
 def read_event(lines, containing: str) -> tuple[str, str]:
