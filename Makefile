@@ -44,8 +44,11 @@ run: setup .env
 	@HOST=$(HOST) QAFORGE_PORT=$(QAFORGE_PORT) $(VENV)/bin/honcho start --no-prefix -f Procfile; \
 	  status=$$?; if [ $$status -eq 130 ] || [ $$status -eq 143 ] || [ $$status -eq 0 ]; then echo "QAForge stopped."; exit 0; fi; exit $$status
 
+# Two pytest-xdist workers (CI has two cores; the suite mostly waits on subprocesses), each keeping the order
+# tests/conftest.py sets, tests sharing a module's cluster or server on one worker. TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
 test: setup
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) bench/generation.py

@@ -158,7 +158,13 @@ def ingest(payload, *, project: Project | None = None, user=None, delivery_id: s
     result = "created" if summary.created else "updated" if summary.updated else "unchanged"
     outcome = Ingested(story=story.key, result=result, warnings=summary.warning_lines())
     if result == "created" and hook is not None and hook.generate_on_create:
-        outcome.job, _created = jobs.queue_generation(story, user=user, options=hook.options())
+        # As the page queues: bounded by QAFORGE_QUEUE_TIMEOUT_SECONDS, and an unreachable queue fails the job with
+        # its reason instead of answering 503 (Jira would send the issue again, find it unchanged, queue nothing).
+        with jobs.enqueue_together() as sending:
+            outcome.job, _created = jobs.queue_generation(story, user=user, options=hook.options())
+        if sending.failed:
+            outcome.job.refresh_from_db()
+            outcome.warnings.append(f"No tests are being generated: {jobs.QUEUE_UNREACHABLE}")
     if delivery_id:
         try:
             with transaction.atomic():

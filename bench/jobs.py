@@ -1,7 +1,11 @@
-"""Jobs through the real cluster: 10 stories of 45 scenarios against the fake Gemini server at latency L.
+"""Jobs through the real cluster, queued one request at a time: 10 stories of 45 scenarios against the fake Gemini
+server at latency L, and how quickly a queue call answers while they run.
 
-Prints the wall time from the first queue call to the last job ready, as a multiple of L (the limit is
-ceil(10 / workers) x L), and the latency of the queue call (p50/p95) while those jobs run.
+Prints the wall time from the first queue call to the last job ready, as a multiple of L, against the physical
+limit ceil(stories / (workers x QAFORGE_JOBS_PER_WORKER)) x L (a worker process runs up to 16 jobs at once, so 10
+stories fit one round: 1 x L plus overhead), the time each job waited for a worker and ran, and the latency of the
+queue call (p50/p95) while those jobs run. A whole sprint queued together, with default settings, the peak calls in
+flight, RSS and CPU per job, and the cluster-wide rate limit, is `bench/throughput.py`.
 
     .venv/bin/python bench/jobs.py [--latency 1.0] [--workers 8] [--stories 10]
 """
@@ -82,8 +86,8 @@ def main() -> None:
     )
     try:
         wait_for_port(port)
-        # Warm up: one small job per worker, so each worker process has done its first-job set-up (lazy imports,
-        # schema building: about 0.15 s of CPU each) as it has in a cluster that has been running for a while.
+        # Warm up with one small job per worker, as in a cluster that has been running for a while (the SDK itself is
+        # warmed in the cluster's parent before it forks: generation.engine.gemini.preload).
         warm_ids = [
             jobs.queue_generation(story, test_cases=1, scenarios_per_test=1, test_types=["FUNCTIONAL"])[0].pk
             for story in warmups
@@ -123,14 +127,15 @@ def main() -> None:
 
         statuses = list(GenerationJob.objects.filter(pk__in=ids).values_list("status", flat=True))
         ready = statuses.count("ready")
-        limit = math.ceil(args.stories / args.workers)
+        per_worker = int(os.environ.get("QAFORGE_JOBS_PER_WORKER", 16))
+        limit = math.ceil(args.stories / (args.workers * per_worker))
         lat = sorted(queue_latencies)
         p50 = statistics.median(lat) * 1000
         p95 = lat[min(len(lat) - 1, int(0.95 * len(lat)))] * 1000
         print(f"jobs: {args.stories} stories x 45 scenarios, {args.workers} warmed-up workers, L={args.latency:.2f}s")
         print(f"  ready: {ready}/{args.stories}")
         print(f"  wall from first queue call to last ready: {wall:.2f}s = {wall / args.latency:.2f} x L")
-        print(f"  physical limit ceil(stories/workers) x L = {limit} x L")
+        print(f"  physical limit ceil(stories / (workers x {per_worker} jobs each)) x L = {limit} x L")
         rows = GenerationJob.objects.filter(pk__in=ids).values_list("queued_at", "started_at", "finished_at", "report")
         waits = sorted((s - q).total_seconds() for q, s, f, r in rows)
         runs = sorted((f - s).total_seconds() for q, s, f, r in rows)

@@ -19,7 +19,6 @@ import os
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -52,8 +51,9 @@ from django.test import Client  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from generation.models import GenerationJob, JobStatus  # noqa: E402
-from stories.models import Project, UserStory  # noqa: E402
-from tests.services import free_port, wait_for_port  # noqa: E402
+from stories import permissions  # noqa: E402
+from stories.models import Project, Role, UserStory  # noqa: E402
+from tests.services import running_daphne  # noqa: E402
 
 MARKER = re.compile(r"bench-(\d+)")
 
@@ -64,6 +64,7 @@ def setup_data(stories: int) -> tuple[str, list[int], list]:
     client = Client()
     client.force_login(user)
     project = Project.objects.create(key="BENCH", name="Benchmark")
+    permissions.grant(user, project, Role.VIEWER)  # staff alone sees no project's stories (stories.permissions)
     story_ids, job_ids = [], []
     for i in range(stories):
         story = UserStory.objects.create(project=project, key=f"BENCH-{i + 1}", title=f"Story {i + 1}")
@@ -160,39 +161,13 @@ def main() -> int:
     args = parser.parse_args()
 
     session, story_ids, job_ids = setup_data(args.stories)
-    port = free_port()
-    log = open(Path(DATA_DIR) / "daphne.log", "w")  # noqa: SIM115
-    server = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "qaforge.asgi:application"],
-        cwd=ROOT,
-        env=dict(os.environ),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
     results = []
-    try:
-        wait_for_port(port, process=server)
+    with running_daphne(log_path=Path(DATA_DIR) / "daphne.log") as base:
         for n, streams in enumerate(int(s) for s in args.streams.split(",")):
             result = asyncio.run(
-                run_case(
-                    f"http://127.0.0.1:{port}",
-                    session,
-                    story_ids,
-                    job_ids,
-                    streams,
-                    args.writes,
-                    args.rate,
-                    seq0=(n + 1) * 100_000,
-                )
+                run_case(base, session, story_ids, job_ids, streams, args.writes, args.rate, seq0=(n + 1) * 100_000)
             )
             results.append(result)
-    finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
 
     print(f"SSE live updates: one daphne process, {args.stories} stories per page, {args.rate:g} writes/s")
     print(

@@ -2,8 +2,13 @@
 
 Prints, per run, the wall time from the first queue call to the last job ready as a multiple of L (the goal: 50
 stories <= 1.5 x L plus the queueing time, 100 stories <= 2 x L), the queueing time, the peak number of calls in
-flight at the fake Gemini server, the cluster's peak RSS and its CPU seconds per job. Then the same cluster under a
-cluster-wide request limit: the most calls Gemini saw in any window, and the wall time against calls / R.
+flight at the fake Gemini server, the cluster's peak RSS and its CPU seconds per job, and where the time went: when
+each job was claimed, sent its first call, got its last answer and was ready (median and last, from the jobs' rows
+and the fake's call log). Then a cluster under a cluster-wide request limit: the most calls Gemini saw in any
+window, and the wall time against calls / R. The cluster runs as in production (DEBUG off) and is timed only once it
+answers a task. CPU seconds per job and the calls in flight depend little on other load on the machine; the wall
+time does (report `uptime` with it): on two cores, 50 jobs' CPU alone is about 50 x 0.07 / 2 = 1.8 s.
+`BENCH_CLUSTER_LOG=path QAFORGE_LOG_LEVEL=INFO` keeps the cluster's log.
 
     .venv/bin/python bench/throughput.py [--latency 1.0] [--stories 50,100] [--rpm 12 --window 10 --rpm-stories 10]
 """
@@ -43,13 +48,13 @@ def main() -> None:
     data_dir = tempfile.mkdtemp(prefix="qaforge-bench-throughput-")
     port = free_port()
     base_env = {
-        "DEBUG": "1",
+        "DEBUG": "0",  # as in production: DEBUG keeps every query (and on SQLite formats each with an extra query)
         "SECRET_KEY": "bench",
         "QAFORGE_DATA_DIR": data_dir,
         "GEMINI_API_KEY": "bench-key-not-secret",
         "GEMINI_BASE_URL": f"http://127.0.0.1:{port}",
         "QAFORGE_QUEUE_NAME": f"bench{os.getpid()}",
-        "QAFORGE_LOG_LEVEL": "WARNING",
+        "QAFORGE_LOG_LEVEL": os.environ.get("QAFORGE_LOG_LEVEL", "WARNING"),
     }
     for name in ("DATABASE_URL", "REDIS_URL", "QAFORGE_WORKERS", "QAFORGE_JOBS_PER_WORKER", "QAFORGE_LLM_RPM"):
         os.environ.pop(name, None)  # default settings: SQLite, the ORM broker, 8 workers, default limits
@@ -98,15 +103,16 @@ class cluster:
         self.env = env
 
     def __enter__(self):
+        log = open(os.environ["BENCH_CLUSTER_LOG"], "a") if os.environ.get("BENCH_CLUSTER_LOG") else subprocess.DEVNULL
         self.process = subprocess.Popen(
             [sys.executable, "manage.py", "qcluster"],
             cwd=ROOT,
             env={**os.environ, **self.env},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
             start_new_session=True,
         )
-        time.sleep(2)
+        answered(timeout=60)
         return self.pids
 
     def pids(self) -> list[int]:
@@ -129,6 +135,16 @@ class cluster:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=5)
+
+
+def answered(timeout: float) -> None:
+    """Wait until the cluster has run a task: its workers are forked and its pusher reads the broker, so a run's
+    wall time measures the jobs, not the cluster's start."""
+    from django_q.tasks import async_task, result
+
+    task_id = async_task("generation.tasks.ping")
+    if result(task_id, wait=int(timeout * 1000)) != "pong":
+        raise SystemExit(f"the cluster did not run a task within {timeout:g}s")
 
 
 def queue(prefix: str, count: int, **options) -> tuple[list, float]:
@@ -178,7 +194,7 @@ def sprint(size: int, latency: float, fake, pids) -> None:
 
     sampler = threading.Thread(target=sample)
     sampler.start()
-    started = time.perf_counter()
+    started, started_wall = time.perf_counter(), time.time()
     ids, queueing = queue(f"S{size}", size, test_cases=9, scenarios_per_test=5, test_types=["FUNCTIONAL", "UI"])
     wait_done(ids, 300)
     wall = time.perf_counter() - started
@@ -190,7 +206,10 @@ def sprint(size: int, latency: float, fake, pids) -> None:
     fake.reset()
     statuses = list(GenerationJob.objects.filter(pk__in=ids).values_list("status", flat=True))
     goal = 1.5 if size <= 50 else 2.0
+    errors = set(GenerationJob.objects.filter(pk__in=ids).exclude(error="").values_list("error", flat=True))
     print(f"  {size} stories x 45 scenarios ({len(calls)} calls): ready {statuses.count('ready')}/{size}")
+    for error in sorted(errors)[:3]:
+        print(f"    error: {error}")
     print(
         f"    wall from first queue call to last ready: {wall:.2f}s = {wall / latency:.2f} x L (goal <= {goal} x L"
         f"{' + queueing' if size <= 50 else ''}); queueing {queueing:.2f}s = {queueing / latency:.2f} x L"
@@ -198,6 +217,36 @@ def sprint(size: int, latency: float, fake, pids) -> None:
     print(
         f"    peak calls in flight at Gemini: {snapshot['max_in_flight']}; cluster peak RSS "
         f"{peak_rss[0] / 2**20:.0f} MiB; CPU {cpu:.1f}s = {cpu / size:.3f}s per job"
+    )
+    timeline(ids, calls, started_wall, queueing, latency)
+
+
+def timeline(ids, calls, started: float, queueing: float, latency: float) -> None:
+    """Where the time went, per job, in seconds from the first queue call: the median and the last job of each step
+    (queued to the broker, claimed by a worker, its first call at Gemini, its last answer from Gemini, ready)."""
+    from generation.models import GenerationJob
+
+    by_story: dict[str, list[dict]] = {}
+    for call in calls:
+        by_story.setdefault(call.get("story"), []).append(call)
+    steps: dict[str, list[float]] = {"claimed": [], "first call": [], "last answer": [], "ready": []}
+    for key, claimed, finished in GenerationJob.objects.filter(pk__in=ids).values_list(
+        "story__key", "started_at", "finished_at"
+    ):
+        own = by_story.get(key) or [{"received": math.nan, "answered": math.nan}]
+        steps["claimed"].append(claimed.timestamp() - started)
+        steps["first call"].append(min(c["received"] for c in own) - started)
+        steps["last answer"].append(max(c.get("answered") or math.nan for c in own) - started)
+        steps["ready"].append(finished.timestamp() - started)
+    parts = [f"queued {queueing:.2f}"]
+    for name, values in steps.items():
+        values.sort()
+        parts.append(f"{name} {values[len(values) // 2]:.2f}/{values[-1]:.2f}")
+    spans = sorted(b - a for a, b in zip(steps["first call"], steps["last answer"], strict=True))
+    print(f"    timeline (s from the first queue call, median/last): {'; '.join(parts)}")
+    print(
+        f"    first call to last answer per job: median {spans[len(spans) // 2]:.2f}s, max {spans[-1]:.2f}s "
+        f"(L = {latency:g}s)"
     )
 
 
@@ -214,6 +263,14 @@ def rate_limited(args, fake) -> None:
     print(f"  rate limit R={args.rpm} per {args.window:g}s, {args.rpm_stories} stories ({len(calls)} calls):")
     print(f"    most calls Gemini saw in any {args.window:g}s window: {most} (limit {args.rpm})")
     print(f"    wall {wall:.1f}s vs (calls / R - 1) windows + L = {ideal:.1f}s: ratio {wall / ideal:.2f}")
+    # The limiter keeps each call in the window for MARGIN_SECONDS more (jitter between it and Gemini): by design.
+    from generation.ratelimit import MARGIN_SECONDS
+
+    paced = windows * (args.window + MARGIN_SECONDS) + args.latency
+    print(
+        f"    with the {MARGIN_SECONDS:g}s safety margin per window: {paced:.1f}s, ratio {wall / paced:.2f} "
+        f"(over a 60s window the margin is {MARGIN_SECONDS / 60:.1%})"
+    )
 
 
 def cpu_seconds(pids: list[int]) -> float:

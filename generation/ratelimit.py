@@ -24,11 +24,16 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import FloatField, Q, Value
+from django.db.models import Case, FloatField, IntegerField, Q, Value, When
 from django.db.models.functions import Greatest
 
 MARGIN_SECONDS = 0.5  # added to the window: network jitter between the limiter and Gemini
 POLL_SECONDS = 0.2  # how soon to ask again when only the concurrency limit is full (a slot frees at any moment)
+# ... and at the latest when the tokens-per-minute limit is full: a finished call's real count (usually below its
+# estimate) frees tokens at any moment, in any worker, and only this process's own calls would wake it otherwise
+# (measured: 100 stories' last calls waited a whole window's expiry, or their process's own answers, not the first
+# answers anywhere).
+TPM_POLL_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -87,8 +92,8 @@ def decide(
         for started, tokens in window:
             freed += tokens
             if freed >= need:
-                return granted, max(0.01, started + limits.horizon - now)
-        return granted, max(0.01, limits.horizon)
+                return granted, max(0.01, min(started + limits.horizon - now, TPM_POLL_SECONDS))
+        return granted, TPM_POLL_SECONDS
     return granted, POLL_SECONDS
 
 
@@ -150,12 +155,16 @@ class DatabaseStore:
 
         with transaction.atomic():
             state, _ = RateLimitState.objects.select_for_update().get_or_create(pk=1)
-            for call_id, at in ex.moves():
-                RateLimitCall.objects.filter(pk=call_id).update(
-                    started=Greatest("started", Value(at, output_field=FloatField()))
-                )
-            for call_id, tokens, *_ in ex.done:
-                RateLimitCall.objects.filter(pk=call_id).update(tokens=tokens, busy_until=None)
+            # One UPDATE for all the moved calls and one for all the finished ones (not one per call: each statement
+            # runs while this transaction holds the lock every other worker's limiter waits for).
+            moves = dict(ex.moves())
+            if moves:
+                moved_to = Case(*(When(pk=k, then=Value(at)) for k, at in moves.items()), output_field=FloatField())
+                RateLimitCall.objects.filter(pk__in=list(moves)).update(started=Greatest("started", moved_to))
+            done = {call_id: tokens for call_id, tokens, *_ in ex.done}
+            if done:
+                real = Case(*(When(pk=k, then=Value(t)) for k, t in done.items()), output_field=IntegerField())
+                RateLimitCall.objects.filter(pk__in=list(done)).update(tokens=real, busy_until=None)
             if ex.pause_until > state.paused_until:
                 state.paused_until = ex.pause_until
                 state.save(update_fields=["paused_until"])
@@ -184,9 +193,9 @@ class DatabaseStore:
 _EXCHANGE_LUA = """
 local now, horizon = tonumber(ARGV[1]), tonumber(ARGV[2])
 local rpm, tpm, conc = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local pause, lease, poll = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
-local i = 10
-for _ = 1, tonumber(ARGV[9]) do
+local pause, lease, poll, tpm_poll = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local i = 11
+for _ = 1, tonumber(ARGV[10]) do
   local ended = tonumber(ARGV[i + 1]) >= 0
   if ended then redis.call('ZREM', KEYS[3], ARGV[i]) end
   if redis.call('ZSCORE', KEYS[1], ARGV[i]) then
@@ -239,6 +248,7 @@ elseif blocked == 'tpm' then
     freed = freed + tokens[j]
     if freed >= need then retry = starts[j] + horizon - now; break end
   end
+  if retry > tpm_poll then retry = tpm_poll end
 end
 if retry < 0.01 then retry = 0.01 end
 return {granted, tostring(retry)}
@@ -261,7 +271,7 @@ class RedisStore:
         moved = dict(ex.moves())
         done = {call_id: tokens for call_id, tokens, *_ in ex.done}
         changed = list(dict.fromkeys([*moved, *done]))
-        args += [limits.lease_seconds, POLL_SECONDS, len(changed)]
+        args += [limits.lease_seconds, POLL_SECONDS, TPM_POLL_SECONDS, len(changed)]
         for call_id in changed:  # tokens -1: unchanged (still in flight); moved to 0: not moved
             args += [call_id, done.get(call_id, -1), moved.get(call_id, 0.0)]
         args.append(len(ex.wants))

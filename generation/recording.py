@@ -53,6 +53,12 @@ def join_review(current: GenerationJob, result) -> bool:
         usage[name] = usage.get(name, 0) + value
     parent.token_usage = usage
     parent.report = {**parent.report, "extensions": [*parent.report.get("extensions", []), result.report]}
+    # What the extension left out is the review's shortfall too (its badge, header and API say so).
+    asked_for = ", ".join(f"AC-{n}" for n in current.criteria or []) or "the criteria"
+    parent.warnings = [*(parent.warnings or []), *(f"Generating for {asked_for}: {w}" for w in result.warnings)]
+    if parent.asked and result.asked:
+        parent.asked = {k: parent.asked.get(k, 0) + result.asked.get(k, 0) for k in {*parent.asked, *result.asked}}
+        parent.got = {k: (parent.got or {}).get(k, 0) + result.got.get(k, 0) for k in {*parent.asked, *result.asked}}
     parent.finished_at = timezone.now()  # the page's live stream announces the review again
     parent.save()
     current.delete()

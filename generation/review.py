@@ -14,7 +14,7 @@ from django import forms
 from django.forms import formset_factory
 
 from generation import duplicates
-from generation.models import GenerationJob
+from generation.models import ACTIVE_STATUSES, GenerationJob
 from stories import criteria as ac
 from stories.forms import ScenarioForm
 from stories.models import TestCase
@@ -82,15 +82,21 @@ ScenarioFormSet.default_error_messages = {
 class BaseCaseFormSet(forms.BaseFormSet):
     """Test cases; each form carries its scenarios' formset in `form.scenarios` (prefix `case-N-sc`)."""
 
-    def __init__(self, *args, job: GenerationJob, **kwargs):
+    def __init__(self, *args, job: GenerationJob, suggestions=None, start: int = 0, find_repeats=True, **kwargs):
         self.job = job
-        self.suggestions = {s.pk: s for s in job.suggestions.all()}
+        suggestions = job.suggestions.all() if suggestions is None else suggestions
+        self.suggestions = {s.pk: s for s in suggestions}
+        self.start = start  # the first form's index: suggestions that join an open review continue its numbering
         # What repeats the story's saved test cases: flagged, and skipped unless the lead keeps it.
-        self.repeats = duplicates.for_suggestions(job.story, self.suggestions.values())
+        self.repeats = duplicates.for_suggestions(job.story, self.suggestions.values()) if find_repeats else {}
         super().__init__(*args, **kwargs)
+
+    def add_prefix(self, index):
+        return super().add_prefix(index + self.start if isinstance(index, int) else index)
 
     def _construct_form(self, i, **kwargs):
         form = super()._construct_form(i, **kwargs)
+        form.number = self.start + i + 1  # "Test case 3"
         prefix = f"{form.prefix}-sc"
         if self.is_bound:
             form.scenarios = ScenarioFormSet(self.data, prefix=prefix)
@@ -177,11 +183,12 @@ CaseFormSet = formset_factory(
 )
 
 
-def review_formset(job: GenerationJob, data=None) -> BaseCaseFormSet:
-    """The review's formset: bound to a POST, or filled from the job's suggestions."""
+def review_formset(job: GenerationJob, data=None, *, suggestions=None, start: int = 0) -> BaseCaseFormSet:
+    """The review's formset: bound to a POST, or filled from the job's suggestions (`suggestions`, numbered from
+    `start`: those that joined a review already open)."""
     if data is not None:
         return CaseFormSet(data, job=job, prefix="case")
-    formset = CaseFormSet(job=job, prefix="case")
+    formset = CaseFormSet(job=job, suggestions=suggestions, start=start, prefix="case")
     formset.initial = [
         {
             "suggestion": s.pk,
@@ -195,20 +202,78 @@ def review_formset(job: GenerationJob, data=None) -> BaseCaseFormSet:
     return formset
 
 
+class JoinedForm(forms.Form):
+    """What an open review dialog says when it asks for the suggestions that joined it: the ids it shows, and how
+    many case forms it holds (the new ones are numbered after them)."""
+
+    start = forms.IntegerField(min_value=0, max_value=MAX_CASES)
+    shown = CitationsField(required=False)  # the same "1 2 3" list of numbers
+
+
+def joined_formset(job: GenerationJob, data) -> BaseCaseFormSet | None:
+    """The case forms of the suggestions an open review does not show yet (None for a malformed question)."""
+    form = JoinedForm(data)
+    if not form.is_valid():
+        return None
+    shown = set(form.cleaned_data["shown"])
+    joined = [s for s in job.suggestions.all() if s.pk not in shown]
+    start = form.cleaned_data["start"]
+    return review_formset(job, suggestions=joined[: max(0, MAX_CASES - start)], start=start)
+
+
+def edits_formset(job: GenerationJob, edits: list[dict], suggestions) -> BaseCaseFormSet:
+    """The review's formset bound to `edits` as the API and commands send them (see `jobs.save_suggestions`), over
+    `suggestions`: what an edit leaves out stays as suggested. Saving from any entry point validates through this
+    one formset, so the page, the API and the commands refuse the same things with the same messages."""
+    by_id = {int(e["id"]): e for e in edits}
+    data = {"case-TOTAL_FORMS": len(suggestions), "case-INITIAL_FORMS": 0}
+    for i, suggestion in enumerate(suggestions):
+        edit, prefix = by_id.get(suggestion.pk, {}), f"case-{i}"
+        data[f"{prefix}-suggestion"] = suggestion.pk
+        for name in ("title", "test_type", "priority"):
+            data[f"{prefix}-{name}"] = _text(edit.get(name, getattr(suggestion, name)))
+        if edit.get("delete"):
+            data[f"{prefix}-DELETE"] = "on"
+        scenarios = edit["scenarios"] if "scenarios" in edit else suggestion.scenarios
+        data.update({f"{prefix}-sc-TOTAL_FORMS": len(scenarios or []), f"{prefix}-sc-INITIAL_FORMS": 0})
+        for j, scenario in enumerate(scenarios or []):
+            scenario = scenario if isinstance(scenario, dict) else {}
+            for name in ("name", "steps", "tags", "criteria"):
+                data[f"{prefix}-sc-{j}-{name}"] = _text(scenario.get(name, ""))
+            if scenario.get("delete"):
+                data[f"{prefix}-sc-{j}-DELETE"] = "on"
+    return CaseFormSet(data, job=job, suggestions=suggestions, find_repeats=False, prefix="case")
+
+
+def _text(value) -> str:
+    """An edit's value as the review form posts it: lists (tags, cited criteria) space-separated."""
+    if isinstance(value, list | tuple):
+        return " ".join(str(v) for v in value)
+    return "" if value is None else str(value)
+
+
 @dataclass
 class Criterion:
     number: int
     text: str
     covered_by: list[str]  # "Test case 2 · Scenario name"
+    queued: bool = False  # a job generating for it ("Generate for this criterion") has not ended yet
 
     @property
     def label(self) -> str:
         return ac.label(self.number)
 
 
+def criteria(job: GenerationJob) -> list[Criterion]:
+    """Each acceptance criterion of the story, marked queued while a job generating for it has not ended."""
+    extending = GenerationJob.objects.filter(extends=job, status__in=ACTIVE_STATUSES).values_list("criteria", flat=True)
+    queued = {n for numbers in extending for n in numbers or []}
+    return [Criterion(n, text, [], queued=n in queued) for n, text in job.story.numbered_criteria]
+
+
 def coverage(job: GenerationJob, formset: BaseCaseFormSet) -> list[Criterion]:
     """Each acceptance criterion of the story with the kept scenarios that cite it (in the formset's state)."""
-    result = [Criterion(n, text, []) for n, text in job.story.numbered_criteria]
+    result = criteria(job)
     by_number = {c.number: c for c in result}
     for position, form in enumerate(formset.forms, start=1):
         if dropped(formset, form):
@@ -256,17 +321,36 @@ def _field_problems(form, where: str, fallback: str) -> list[Problem]:
     return problems
 
 
-def error_summary(formset: BaseCaseFormSet) -> list[Problem]:
-    """Every problem of a bound, invalid formset in page order, each pointing at the field to fix."""
-    problems = [Problem("review-form", "Review", str(m)) for m in formset.non_form_errors()]
+def _problems(formset: BaseCaseFormSet):
+    """(form, scenario index or -1, Problem) of every problem of a bound, invalid formset, in page order."""
     for i, form in enumerate(formset.forms):
         if formset._should_delete_form(form):
             continue
         where = f"Test case {i + 1}"
-        problems += _field_problems(form, where, f"case-{i}")
-        problems += [Problem(f"case-{i}", where, str(m)) for m in form.scenarios.non_form_errors()]
+        for problem in _field_problems(form, where, f"case-{i}"):
+            yield form, -1, problem
+        for message in form.scenarios.non_form_errors():
+            yield form, -1, Problem(f"case-{i}", where, str(message))
         for j, scenario in enumerate(form.scenarios.forms):
             if form.scenarios._should_delete_form(scenario):
                 continue
-            problems += _field_problems(scenario, f"{where} · Scenario {j + 1}", f"case-{i}-sc-{j}")
-    return problems
+            for problem in _field_problems(scenario, f"{where} · Scenario {j + 1}", f"case-{i}-sc-{j}"):
+                yield form, j, problem
+
+
+def error_summary(formset: BaseCaseFormSet) -> list[Problem]:
+    """Every problem of a bound, invalid formset in page order, each pointing at the field to fix."""
+    problems = [Problem("review-form", "Review", str(m)) for m in formset.non_form_errors()]
+    return problems + [problem for _form, _index, problem in _problems(formset)]
+
+
+def problems_by_suggestion(formset: BaseCaseFormSet) -> dict[int, dict[int, list[str]]]:
+    """The same problems for programs: {suggestion id: {scenario index, or -1 for the test case: ["Steps: …"]}}.
+    Each message names its field as the review's summary does ("Title: This field is required.")."""
+    result: dict[int, dict[int, list[str]]] = {}
+    for form, index, problem in _problems(formset):
+        field = problem.where.rpartition(" · ")[2]
+        label = f"{field}: " if not field.startswith(("Test case", "Scenario")) else ""
+        number = form.cleaned_data.get("suggestion") or form["suggestion"].value()
+        result.setdefault(int(number), {}).setdefault(index, []).append(f"{label}{problem.message}")
+    return result

@@ -39,6 +39,7 @@ from django.db import DatabaseError, close_old_connections, connection, transact
 from django.db.models import F, Q
 
 from generation import engine, jobs, recording
+from generation.group_commit import GroupCommit
 from generation.models import BatchCheckpoint, GenerationJob, JobStatus
 
 log = logging.getLogger("qaforge.jobs")
@@ -71,29 +72,58 @@ def typical_call_seconds() -> float:
     return seconds[len(seconds) // 2] if seconds else DEFAULT_CALL_SECONDS
 
 
-def estimate(stories: int, request: engine.GenerationRequest) -> dict:
-    """Model calls and about how long `stories` stories take with these options, given the cluster's limits:
-    {"calls", "seconds", "limited_by"} ("limited_by" names the limit that sets the time, or "")."""
+def _calls_per_job(request: engine.GenerationRequest) -> int:
+    return len(engine.plan(engine.StorySnapshot(key="", title=""), request).batches)
+
+
+def work_ahead() -> dict:
+    """What the cluster still has to do before a selection queued now is done: {"jobs", "calls"} of the queued and
+    running jobs (a running job counts only the batches it has left)."""
+    rows = GenerationJob.objects.filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).values_list(
+        "test_cases", "scenarios_per_test", "batches_total", "batches_done"
+    )
+    jobs_count = calls = 0
+    per_shape: dict[tuple, int] = {}
+    for test_cases, scenarios_per_test, total, done in rows:
+        jobs_count += 1
+        if total:
+            calls += max(0, total - done)
+            continue
+        shape = (test_cases, scenarios_per_test)
+        if shape not in per_shape:  # (the batch count depends only on these two)
+            request = engine.GenerationRequest(test_cases=test_cases, scenarios_per_test=scenarios_per_test)
+            per_shape[shape] = _calls_per_job(request)
+        calls += per_shape[shape]
+    return {"jobs": jobs_count, "calls": calls}
+
+
+def estimate(stories: int, request: engine.GenerationRequest, ahead: dict | None = None) -> dict:
+    """Model calls and about how long `stories` stories take with these options, given the cluster's limits and the
+    work already queued or running (`ahead`, work_ahead() when not given), which the limits serve first or
+    alongside: {"calls", "seconds", "limited_by", "ahead_calls"} ("limited_by" names the limit that sets the time,
+    or "")."""
     if stories <= 0:
-        return {"calls": 0, "seconds": 0.0, "limited_by": ""}
-    batches = len(engine.plan(engine.StorySnapshot(key="", title=""), request).batches)
-    calls = stories * batches
+        return {"calls": 0, "seconds": 0.0, "limited_by": "", "ahead_calls": 0}
+    ahead = work_ahead() if ahead is None else ahead
+    calls = stories * _calls_per_job(request)
+    all_calls, all_jobs = calls + ahead["calls"], stories + ahead["jobs"]
     latency = typical_call_seconds()
     window = float(settings.QAFORGE_LLM_RATE_WINDOW_SECONDS or 60)
     capacity = max(1, settings.QAFORGE_WORKERS * settings.QAFORGE_JOBS_PER_WORKER)
-    times = {"": latency, "workers": math.ceil(stories / capacity) * latency}
+    times = {"": latency, "workers": math.ceil(all_jobs / capacity) * latency}
     if settings.QAFORGE_LLM_CONCURRENCY:
-        times["calls in flight"] = math.ceil(calls / settings.QAFORGE_LLM_CONCURRENCY) * latency
+        times["calls in flight"] = math.ceil(all_calls / settings.QAFORGE_LLM_CONCURRENCY) * latency
     if settings.QAFORGE_LLM_RPM:
-        times["requests per minute"] = (math.ceil(calls / settings.QAFORGE_LLM_RPM) - 1) * window + latency
+        times["requests per minute"] = (math.ceil(all_calls / settings.QAFORGE_LLM_RPM) - 1) * window + latency
     if settings.QAFORGE_LLM_TPM:
-        tokens = calls * TOKENS_PER_CALL
+        tokens = all_calls * TOKENS_PER_CALL
         times["tokens per minute"] = (math.ceil(tokens / settings.QAFORGE_LLM_TPM) - 1) * window + latency
     limited_by = max(times, key=lambda name: (times[name], name == ""))
     return {
         "calls": calls,
         "seconds": times[limited_by],
         "limited_by": limited_by if times[limited_by] > latency else "",
+        "ahead_calls": ahead["calls"],
     }
 
 
@@ -155,25 +185,30 @@ def _claim(job_id, token: str) -> bool:
     claimers cannot both win."""
     now = jobs._now()
     stale = now - timedelta(seconds=settings.QAFORGE_JOB_STALE_SECONDS)
-    generator = engine.active_generator()
     claimable = Q(status=JobStatus.QUEUED) | (
         Q(status=JobStatus.RUNNING) & (Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True))
     )
-    return bool(
-        GenerationJob.objects.filter(claimable, pk=job_id).update(
-            status=JobStatus.RUNNING,
-            run_token=token,
-            attempts=F("attempts") + 1,
-            started_at=now,
-            heartbeat_at=now,
-            updated_at=now,
-            worker=_worker_name(),
-            generator=generator["generator"],
-            model=generator["model"],
-            phase="Starting",
-            error="",
-        )
-    )
+    if not GenerationJob.objects.filter(claimable, pk=job_id).exists():
+        return False  # a read, not a write: most tasks of a bulk request find their job taken (SQLite's one lock)
+    return bool(GenerationJob.objects.filter(claimable, pk=job_id).update(**_claimed(token, now)))
+
+
+def _claimed(token: str, now) -> dict:
+    """The fields a claim writes: the job runs under `token` on this worker, with the generator that will run it."""
+    generator = engine.active_generator()
+    return {
+        "status": JobStatus.RUNNING,
+        "run_token": token,
+        "attempts": F("attempts") + 1,
+        "started_at": now,
+        "heartbeat_at": now,
+        "updated_at": now,
+        "worker": _worker_name(),
+        "generator": generator["generator"],
+        "model": generator["model"],
+        "phase": "Starting",
+        "error": "",
+    }
 
 
 def claim_next(token: str, want: int = 1, limit: int = 500) -> list:
@@ -194,21 +229,8 @@ def claim_next(token: str, want: int = 1, limit: int = 500) -> list:
         )
         turn = fair_order(queued, running)[:want]
         now = jobs._now()
-        generator = engine.active_generator()
         with transaction.atomic():
-            taken = GenerationJob.objects.filter(pk__in=turn, status=JobStatus.QUEUED).update(
-                status=JobStatus.RUNNING,
-                run_token=token,
-                attempts=F("attempts") + 1,
-                started_at=now,
-                heartbeat_at=now,
-                updated_at=now,
-                worker=_worker_name(),
-                generator=generator["generator"],
-                model=generator["model"],
-                phase="Starting",
-                error="",
-            )
+            taken = GenerationJob.objects.filter(pk__in=turn, status=JobStatus.QUEUED).update(**_claimed(token, now))
             if taken:
                 # Every job still queued moved up: touch them so the live badges' "N ahead" is sent again.
                 GenerationJob.objects.filter(status=JobStatus.QUEUED).update(updated_at=now)
@@ -229,9 +251,12 @@ class Lease(threading.Thread):
 
     CHECK_SECONDS = 0.5
 
-    def __init__(self, token: str | None = None):
+    def __init__(self, token: str | None = None, writer: GroupCommit | None = None):
         super().__init__(daemon=True, name="qaforge-lease")
         self.token = token or uuid.uuid4().hex
+        # The heartbeat goes through the process's writer: as an UPDATE of its own it would lock the same job rows
+        # as the writer's transaction, in another order (PostgreSQL found the deadlock and failed a job's result).
+        self.writer = writer
         self.stopped = threading.Event()
         self._lock = threading.Lock()
         self._jobs: set = set()
@@ -260,9 +285,7 @@ class Lease(threading.Thread):
                     continue
                 try:
                     if time.monotonic() - last_beat >= settings.QAFORGE_HEARTBEAT_SECONDS:
-                        GenerationJob.objects.filter(run_token=self.token, status=JobStatus.RUNNING).update(
-                            heartbeat_at=jobs._now()
-                        )
+                        _write(self.writer, self._beat)
                         last_beat = time.monotonic()
                     alive = set(
                         GenerationJob.objects.filter(
@@ -278,47 +301,49 @@ class Lease(threading.Thread):
         finally:
             connection.close()
 
+    def _beat(self) -> None:
+        GenerationJob.objects.filter(run_token=self.token, status=JobStatus.RUNNING).update(heartbeat_at=jobs._now())
+
     def stop(self) -> None:
         self.stopped.set()
         if self.is_alive():
             self.join(timeout=5)
 
 
+def _write(writer: GroupCommit | None, fn, close_after: bool = False):
+    """fn() in the writer's next transaction; alone, in a transaction of this thread's own, if that transaction
+    failed (e.g. PostgreSQL broke a deadlock there) or there is no writer (then the connection it opened is closed
+    if `close_after`: the engine's callback threads hold none)."""
+    if writer is not None:
+        try:
+            return writer.run(fn)
+        except DatabaseError as error:
+            log.warning("a write shared with other jobs failed (%s): writing it alone", error.__class__.__name__)
+    try:
+        with transaction.atomic():
+            return fn()
+    finally:
+        if close_after:
+            connection.close()
+
+
 # --- One job -------------------------------------------------------------------------------------------------------
 
 
 class _Run:
-    """Callbacks the engine calls (on its callback thread) while one run of a job is in progress."""
+    """Callbacks the engine calls while one run of a job is in progress."""
 
     PROGRESS_INTERVAL = 0.3  # seconds: at most a few progress writes a second
 
-    def __init__(self, job: GenerationJob, lease: Lease):
-        self.job, self.lease, self.token = job, lease, lease.token
-        self.lock = threading.Lock()
+    def __init__(self, job: GenerationJob, lease: Lease, writer: GroupCommit):
+        self.job, self.lease, self.token, self.writer = job, lease, lease.token, writer
         self.last_write = 0.0
+        self.written_done = 0  # the progress last written (batches finishing together may be written out of order)
 
     def on_batch_done(self, batch, done: int, total: int) -> None:
-        # One transaction for the checkpoint and the progress: on SQLite each write transaction waits for the lock.
-        with self.lock, transaction.atomic():
-            if not batch.error:  # only successes are kept: a failed batch is asked again by the next run
-                BatchCheckpoint.objects.update_or_create(
-                    job_id=self.job.pk, index=batch.index, defaults={"result": batch.to_dict()}
-                )
-            now_mono = time.monotonic()
-            if done == total or now_mono - self.last_write >= self.PROGRESS_INTERVAL:
-                self.last_write = now_mono
-                try:
-                    with transaction.atomic():  # a savepoint: a failed progress write keeps the checkpoint
-                        GenerationJob.objects.filter(pk=self.job.pk, run_token=self.token).update(
-                            progress=min(99, round(100 * done / max(total, 1))),
-                            phase=f"Batch {done} of {total}",
-                            batches_done=done,
-                            batches_total=total,
-                            heartbeat_at=jobs._now(),
-                            updated_at=jobs._now(),
-                        )
-                except DatabaseError as error:  # progress is a courtesy; the checkpoint above is what matters
-                    log.warning("job %s progress not written: %s", self.job.pk, error.__class__.__name__)
+        # Through the process's writer: this job's checkpoint shares a transaction with other jobs' writes (on SQLite
+        # each write transaction waits for the one lock), and returns once it is committed.
+        _write(self.writer, lambda: self._checkpoint(batch, done, total), close_after=True)
         log.info(
             "job %s batch %s done (%s/%s) attempts=%s seconds=%.2f%s",
             self.job.pk,
@@ -330,26 +355,52 @@ class _Run:
             f" failed: {batch.error}" if batch.error else "",
         )
 
+    def _checkpoint(self, batch, done: int, total: int) -> None:
+        """On the writer's thread, inside its transaction: the checkpoint and (a few times a second) the progress."""
+        if not batch.error:  # only successes are kept: a failed batch is asked again by the next run
+            # One INSERT … ON CONFLICT UPDATE (update_or_create is a savepoint, a SELECT and a write).
+            BatchCheckpoint.objects.bulk_create(
+                [BatchCheckpoint(job_id=self.job.pk, index=batch.index, result=batch.to_dict())],
+                update_conflicts=True,
+                unique_fields=["job", "index"],
+                update_fields=["result"],
+            )
+        now_mono = time.monotonic()
+        if done > self.written_done and (done == total or now_mono - self.last_write >= self.PROGRESS_INTERVAL):
+            self.last_write, self.written_done = now_mono, done
+            try:
+                with transaction.atomic():  # a savepoint: a failed progress write keeps the checkpoint
+                    GenerationJob.objects.filter(pk=self.job.pk, run_token=self.token).update(
+                        progress=min(99, round(100 * done / max(total, 1))),
+                        phase=f"Batch {done} of {total}",
+                        batches_done=done,
+                        batches_total=total,
+                        heartbeat_at=jobs._now(),
+                        updated_at=jobs._now(),
+                    )
+            except DatabaseError as error:  # progress is a courtesy; the checkpoint above is what matters
+                log.warning("job %s progress not written: %s", self.job.pk, error.__class__.__name__)
+
     def should_cancel(self) -> bool:
         return STOPPING.is_set() or self.lease.lost(self.job.pk)
 
 
-def _run_claimed(job_id, lease: Lease, callbacks: ThreadPoolExecutor | None = None) -> str:
+def _run_claimed(job_id, lease: Lease, writer: GroupCommit, callbacks: ThreadPoolExecutor | None = None) -> str:
     """Run a job this lease has just claimed, to ready, failed, cancelled or handed back."""
     lease.add(job_id)
     try:
-        return _run_held(job_id, lease, callbacks)
+        return _run_held(job_id, lease, writer, callbacks)
     finally:
         lease.remove(job_id)
         connection.close()
 
 
-def _run_held(job_id, lease: Lease, callbacks: ThreadPoolExecutor | None = None) -> str:
+def _run_held(job_id, lease: Lease, writer: GroupCommit, callbacks: ThreadPoolExecutor | None = None) -> str:
     token = lease.token
     job = GenerationJob.objects.select_related("story__project").get(pk=job_id)
     jobs._transition(job.pk, "running", story=job.story.key, attempt=job.attempts, worker=job.worker)
     started = time.monotonic()
-    run = _Run(job, lease)
+    run = _Run(job, lease, writer)
     try:
         # Inside the try: whatever fails from here on fails the job with its reason, never leaves it Running.
         done = {cp.index: engine.BatchResult.from_dict(cp.result) for cp in job.checkpoints.all()}
@@ -361,7 +412,7 @@ def _run_held(job_id, lease: Lease, callbacks: ThreadPoolExecutor | None = None)
         )
         snapshot = engine.StorySnapshot.from_story(job.story)
         # While the calls run, this thread needs no connection: with 16 jobs a worker, holding one each would pass
-        # PostgreSQL's connection limit (the callbacks share the task's one helper thread and its connection).
+        # PostgreSQL's connection limit (their writes go through the process's one writer and its connection).
         connection.close()
         result = engine.generate(
             snapshot,
@@ -393,7 +444,7 @@ def _run_held(job_id, lease: Lease, callbacks: ThreadPoolExecutor | None = None)
             run_token="",
         )
         return "failed"
-    outcome = _store_result(job, token, result)
+    outcome = _write(writer, lambda: _store_result(job, token, result))
     jobs._transition(job.pk, outcome, seconds=f"{time.monotonic() - started:.2f}", suggestions=len(result.suggestions))
     return outcome
 
@@ -440,6 +491,8 @@ def _store_result(job: GenerationJob, token: str, result) -> str:
         current.finished_at = jobs._now()
         current.run_token = ""
         current.save()
+    if current.status == JobStatus.FAILED:
+        jobs.back_to_review(current.pk)
     return current.status
 
 
@@ -454,11 +507,13 @@ def run_job(job_id) -> str:
     if not _claim(job_id, lease.token):
         _skipped(job_id)
         return "skipped"
+    writer = lease.writer = GroupCommit().start()
     lease.start()
     try:
-        return _run_claimed(job_id, lease)
+        return _run_claimed(job_id, lease, writer)
     finally:
         lease.stop()
+        writer.stop()
 
 
 def run_task(job_id) -> str:
@@ -473,29 +528,38 @@ def run_task(job_id) -> str:
     claim_until = time.monotonic() + settings.QAFORGE_TASK_TIMEOUT / 3
     outcomes: Counter = Counter()
     running: set[Future] = set()
-    first = job_id if _claim(job_id, lease.token) else None
-    if first is None:
+    claimed = [job_id] if _claim(job_id, lease.token) else []
+    if not claimed:
         _skipped(job_id)
+    claimed += claim_next(lease.token, want=room - len(claimed))
+    if not claimed:
+        # Most tasks of a bulk request end here: an earlier task already took their job. Start nothing for them.
+        connection.close()
+        return "skipped"
+    writer = lease.writer = GroupCommit().start()
     lease.start()
     pool = ThreadPoolExecutor(max_workers=room, thread_name_prefix="qaforge-job")
-    callbacks = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qaforge-job-callbacks")
+    # The engine's batch callbacks only hand their writes to the writer and wait for the commit: one thread per job,
+    # none holding a database connection, so the writes of many jobs can share a transaction.
+    callbacks = ThreadPoolExecutor(max_workers=room, thread_name_prefix="qaforge-job-callbacks")
     try:
-        if first is not None:
-            running.add(pool.submit(_run_claimed, first, lease, callbacks))
         while True:
+            for pk in claimed:
+                running.add(pool.submit(_run_claimed, pk, lease, writer, callbacks))
+            claimed = []
+            if running:
+                finished, running = wait(running, timeout=CLAIM_POLL_SECONDS, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    outcomes[future.result()] += 1
             if len(running) < room and time.monotonic() < claim_until and not STOPPING.is_set():
-                for claimed in claim_next(lease.token, want=room - len(running)):
-                    running.add(pool.submit(_run_claimed, claimed, lease, callbacks))
-            if not running:
+                claimed = claim_next(lease.token, want=room - len(running))
+            if not running and not claimed:
                 break
-            finished, running = wait(running, timeout=CLAIM_POLL_SECONDS, return_when=FIRST_COMPLETED)
-            for future in finished:
-                outcomes[future.result()] += 1
     finally:
         pool.shutdown(wait=True)
-        callbacks.submit(lambda: connection.close()).result()  # (closed in the thread that owns it)
         callbacks.shutdown(wait=True)
         lease.stop()
+        writer.stop()
         connection.close()
     if not outcomes:
         return "skipped"

@@ -10,6 +10,7 @@ urlpatterns = [
     path("queue/", views.queue, name="queue"),
     path("review-queue/", views.review_queue_button, name="review_queue"),
     path("jobs/<uuid:job_id>/review", views.review_job, name="review"),
+    path("jobs/<uuid:job_id>/review/joined", views.review_joined, name="review_joined"),
     path("jobs/<uuid:job_id>/save", views.save, name="save"),
     path("jobs/<uuid:job_id>/extend", views.extend, name="extend"),
     path("report/", views.report, name="report"),

@@ -81,8 +81,10 @@ def _estimate_text(stories: int, chosen, generator: dict) -> str:
     guess = runs.estimate(stories, request)
     seconds = guess["seconds"]
     duration = f"{max(1, round(seconds))} s" if seconds < 90 else f"{round(seconds / 60)} min"
-    calls = guess["calls"]
+    calls, ahead = guess["calls"], guess["ahead_calls"]
     text = f"About {calls} model call{'s' if calls != 1 else ''} · about {duration}"
+    if ahead:
+        text += f" with {ahead} call{'s' if ahead != 1 else ''} queued ahead"
     return f"{text}, set by the {guess['limited_by']} limit" if guess["limited_by"] else text
 
 
@@ -204,6 +206,18 @@ def review_job(request: HttpRequest, job_id) -> HttpResponse:
     return _render_review(request, job, review.review_formset(job), partial="review-dialog")
 
 
+@require_GET
+def review_joined(request: HttpRequest, job_id) -> HttpResponse:
+    """The suggestions that joined an open review after it was opened ("Generate for this criterion"), as more case
+    forms for the dialog to add beside the lead's edits, and the criteria afresh (review.js asks for them)."""
+    job = _job_for_editing(request, job_id)
+    formset = review.joined_formset(job, request.GET) if job.status == JobStatus.READY else None
+    if formset is None:
+        return HttpResponse(status=204)  # saved or discarded meanwhile, or a malformed question: nothing to add
+    context = {"job": job, "story": job.story, "formset": formset, "criteria": review.criteria(job)}
+    return render(request, "generation/review.html#review-joined", context)
+
+
 def _job_not_reviewable(request, job) -> HttpResponse:
     message = {
         JobStatus.SAVED: f"These suggestions for {job.story.key} were already saved.",
@@ -213,8 +227,8 @@ def _job_not_reviewable(request, job) -> HttpResponse:
         # Nothing to swap: keep whatever form asked, and close its dialog (the job moved on elsewhere).
         response = HttpResponse(status=200)
         response["HX-Reswap"] = "none"
-        response["HX-Trigger-After-Swap"] = "close-dialog"
-        return toast_trigger(response, message, "warning")
+        trigger_client_event(response, "close-dialog", after="swap")
+        return toast_trigger(response, message, "warning", after="swap")
     messages.warning(request, message)
     return redirect(job.story.get_absolute_url())
 
@@ -313,13 +327,15 @@ def _badge_response(job, message: str, level: str, link: str | None = None) -> H
     """The HTMX answer to save/discard/cancel: the story's badge out of band, a toast, and "close your dialog".
 
     HX-Reswap: none keeps the requesting form in place, so the close-dialog event (fired on it after the swap)
-    still bubbles up to its <dialog> and to app.js.
+    still bubbles up to its <dialog> and to app.js. Every event waits for the swap: a badge's Cancel form may
+    already have been replaced by the live stream (the job ended first), and htmx fires after-swap events on
+    <body> when the requesting element is gone, where a plain HX-Trigger would reach no one.
     """
     response = HttpResponse(render_badge(job.story, job, oob=True))
     response["HX-Reswap"] = "none"
-    response["HX-Trigger-After-Swap"] = "close-dialog"
-    trigger_client_event(response, "review-queue-changed")  # the stories page's "N ready to review" reloads
-    return toast_trigger(response, message, level, link=link)
+    trigger_client_event(response, "close-dialog", after="swap")
+    trigger_client_event(response, "review-queue-changed", after="swap")  # the page's "N ready to review" reloads
+    return toast_trigger(response, message, level, link=link, after="swap")
 
 
 @require_POST
@@ -347,12 +363,8 @@ def extend(request: HttpRequest, job_id) -> HttpResponse:
     labels = ", ".join(f"AC-{n}" for n in numbers)
     message = f"Generating for {labels}; the new suggestions join this review."
     if request.htmx:
-        texts = dict(job.story.numbered_criteria)
-        response = render(
-            request,
-            "generation/review.html#criterion-queued",
-            {"number": numbers[0], "text": texts.get(numbers[0], "")},
-        )
+        (row,) = [c for c in review.criteria(job) if c.number == numbers[0]]  # queued: its job is on its way
+        response = render(request, "generation/review.html#criterion", {"c": row, "job": job})
         return toast_trigger(response, message, "info")
     messages.info(request, message)
     return redirect(job.story.get_absolute_url())

@@ -183,8 +183,9 @@ QAFORGE_TASK_TIMEOUT = env_int("QAFORGE_TASK_TIMEOUT", 600)
 # Queueing waits at most this long for the broker (once for a whole selection), then answers "Could not reach…".
 QAFORGE_QUEUE_TIMEOUT_SECONDS = float(os.environ.get("QAFORGE_QUEUE_TIMEOUT_SECONDS") or 3)
 Q_CLUSTER = {
-    # Parallel test processes (pytest-xdist) sharing one Redis must not take each other's tasks.
-    "name": os.environ.get("QAFORGE_QUEUE_NAME") or "qaforge" + os.environ.get("PYTEST_XDIST_WORKER", ""),
+    # Parallel test processes (pytest-xdist workers gw0, gw1, …) sharing one Redis must not take each other's tasks,
+    # also when a run names its queue (QAFORGE_QUEUE_NAME): the worker's id is appended (never set outside tests).
+    "name": (os.environ.get("QAFORGE_QUEUE_NAME") or "qaforge") + os.environ.get("PYTEST_XDIST_WORKER", ""),
     "workers": QAFORGE_WORKERS,
     "timeout": QAFORGE_TASK_TIMEOUT,
     "retry": QAFORGE_TASK_TIMEOUT + 60,  # must exceed timeout, or a slow task is delivered twice

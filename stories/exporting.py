@@ -15,7 +15,9 @@ project with thousands of test cases starts downloading at once and is never hel
   2024–2025 revisions) and the Xray Server 6.x/7.x pages of the same name: any column names are allowed because they
   are mapped in the wizard, but three must be mapped — `Test ID` (groups the lines of one test; unique per test
   here: `sc-<scenario id>`), `Summary` and `Test Type` (must be a test type of the project: `Cucumber`). The others
-  are mapped to Gherkin Definition (the scenario's steps, no `Scenario:` line), Priority (Jira's default names),
+  are mapped to Cucumber Test Type (`Scenario` or `Scenario Outline`: Xray Server/Data Center's field of that name,
+  which decides the keyword Xray writes when it exports the test), Gherkin Definition (the scenario's steps, no
+  `Scenario:` line; an outline's `Examples:` table included, as Xray keeps it), Priority (Jira's default names),
   Labels (one `Labels` column per label, as Jira's CSV import takes multi-value fields; no `@`), the requirement link
   (issue link "Tests" to the story key) and the Test Repository folder (`Repository Path` = `PROJECT/STORY-KEY`).
   Summary is the scenario name because that is what Xray matches on when it later imports the same scenario from a
@@ -26,8 +28,10 @@ project with thousands of test cases starts downloading at once and is never hel
   `Section` (story key and title), `Template`, `Type` (TestRail's default case types), `Priority` (TestRail's four
   default priorities: Highest → Critical, High → High, Medium → Medium, Low and Lowest → Low, because TestRail has no
   fifth level below Low), `References` (story key), `Preconditions` (the test case's preconditions and the
-  scenario's Given steps), `Steps` (the When steps, numbered) and `Expected Result` (the Then steps) for the Steps
-  template, and `BDD Scenario` (the whole scenario in Gherkin) for the BDD template. The `template` argument picks
+  scenario's Given steps), `Steps` (the When steps, numbered; an outline's Examples table follows them, since the
+  Steps template has no data-driven runs of its own) and `Expected Result` (the Then steps) for the Steps
+  template, and `BDD Scenario` (the whole scenario in Gherkin, `Scenario Outline:` with its `Examples:` for an
+  outline, which TestRail's BDD field runs as Gherkin does) for the BDD template. The `template` argument picks
   the value of the Template column; both templates' columns are always filled so one file serves either mapping.
 - `json_export()` — everything, with ids, re-importable by `import_tests`; `generic_csv()` — one row per scenario.
 
@@ -59,7 +63,15 @@ BOM = "\ufeff"
 BATCH_STORIES = 50  # stories fetched (with their test cases and scenarios) per query round while streaming
 ZIP_TIMESTAMP = datetime(2000, 1, 1)  # every zip member gets it, so the same data makes the same bytes
 
-XRAY_COLUMNS = ("Test ID", "Summary", "Description", "Test Type", "Gherkin Definition", "Priority")
+XRAY_COLUMNS = (
+    "Test ID",
+    "Summary",
+    "Description",
+    "Test Type",
+    "Cucumber Test Type",
+    "Gherkin Definition",
+    "Priority",
+)
 XRAY_LINK_COLUMNS = ("Requirement", "Repository Path")
 XRAY_PRIORITY = {
     Priority.HIGHEST: "Highest",
@@ -278,7 +290,8 @@ def xray_csv(stories: QuerySet[UserStory], excel: bool = False) -> Iterator[str]
                 scenario.name[:255],
                 description,
                 "Cucumber",
-                scenario.steps,
+                gherkin.scenario_keyword(scenario.steps),
+                _indented(scenario.steps),
                 XRAY_PRIORITY[test_case.priority],
                 *labels,
                 *([""] * (len(header) - len(XRAY_COLUMNS) - len(XRAY_LINK_COLUMNS) - len(labels))),
@@ -294,6 +307,17 @@ def _xray_labels(test_case: TestCase, scenario: Scenario) -> list[str]:
     labels = [tag.lstrip("@") for tag in scenario.tags]
     test_type = test_case.test_type.lower()
     return labels if test_type in labels else [*labels, test_type]
+
+
+def _indented(steps: str) -> str:
+    """Steps with their tables indented under their step or `Examples:` line, as a .feature file has them."""
+    return "\n".join(" " * extra + line for extra, line in gherkin.indented_steps(steps))
+
+
+def _examples(steps: str) -> tuple[str, str]:
+    """(the steps, the `Examples:` part) of a scenario; the second is empty for a plain scenario."""
+    match = re.search(r"^(?:Examples|Scenarios):", steps, re.MULTILINE)
+    return (steps, "") if match is None else (steps[: match.start()].rstrip("\n"), steps[match.start() :])
 
 
 _OUTCOME_RE = re.compile(r"^Then\s")
@@ -321,8 +345,15 @@ def testrail_csv(stories: QuerySet[UserStory], excel: bool = False, template: st
     def rows():
         for test_case, scenario in _scenario_rows(stories):
             story = test_case.story
-            given, when, then = split_steps(scenario.steps)
+            steps, examples = _examples(scenario.steps)
+            given, when, then = split_steps(steps)
             preconditions = "\n".join(part for part in (test_case.preconditions.strip(), "\n".join(given)) if part)
+            numbered = "\n".join(f"{n}. {line}" for n, line in enumerate(when, 1))
+            if examples:
+                numbered += (
+                    "\n\nRun the steps once per row of the Examples, with its values in place of the <placeholders>:\n"
+                )
+                numbered += _indented(examples)
             yield (
                 scenario.name,
                 f"{story.key} {story.title}",
@@ -331,7 +362,7 @@ def testrail_csv(stories: QuerySet[UserStory], excel: bool = False, template: st
                 TESTRAIL_PRIORITY[test_case.priority],
                 story.key,
                 preconditions,
-                "\n".join(f"{n}. {line}" for n, line in enumerate(when, 1)),
+                numbered,
                 "\n".join(then),
                 gherkin.scenario_block(gherkin.ScenarioText(scenario.name, scenario.steps), indent=""),
             )

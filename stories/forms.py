@@ -12,7 +12,7 @@ from django.db import transaction
 from django.forms.models import BaseInlineFormSet, inlineformset_factory
 
 from stories import exporting, gherkin, permissions
-from stories.keys import normalise_key
+from stories.keys import normalise_key, prefix_warning
 from stories.models import (
     Priority,
     Project,
@@ -122,6 +122,7 @@ class StoryForm(forms.ModelForm):
         # Only projects the user may add stories to (a story cannot be moved into a project the user only reads).
         self.fields["project"].queryset = permissions.editable_projects(user)
         self.fields["project"].empty_label = "— no project —"
+        self.fields["key"].widget.attrs["aria-describedby"] = "key-warning"  # story_form.html: said while typing
 
     def clean_key(self) -> str:
         key = normalise_key(self.cleaned_data["key"])
@@ -130,12 +131,13 @@ class StoryForm(forms.ModelForm):
         return key
 
     def key_warning(self) -> str:
-        """A saved story whose key prefix is not its project's key: allowed (a story moved in Jira keeps its key),
-        but worth a word in case it is a typo."""
-        story = self.instance
-        if story.project_id is None or not story.key_prefix or story.key_prefix == story.project.key:
-            return ""
-        return f"{story.key} does not start with its project's key {story.project.key}- (kept as typed)."
+        """A word when the key does not start with the project's key (stories.keys.prefix_warning), from what the
+        form shows — typed, or stored — so the page can say it beside the key field before anything is saved."""
+        try:
+            project = self.fields["project"].clean(self["project"].value())
+        except forms.ValidationError:
+            return ""  # no project the user may choose: the form's own error says so
+        return prefix_warning(str(self["key"].value() or ""), project.key if project else "")
 
 
 class TestCaseForm(forms.ModelForm):
@@ -151,6 +153,18 @@ class TestCaseForm(forms.ModelForm):
 class ScenarioForm(forms.ModelForm):
     tags = TagsField(required=False, help_text="e.g. @smoke @cart")
 
+    def _post_clean(self) -> None:
+        super()._post_clean()
+        if self.has_error("name") and self.has_error("steps"):
+            # The model's Gherkin check ran without the refused name and blamed the steps for a missing one: the
+            # name's own error already says what is wrong.
+            nameless = set(gherkin.scenario_problems(gherkin.ScenarioText("", "Given a\nThen b", [])))
+            kept = [message for message in self.errors["steps"] if message not in nameless]
+            if kept:
+                self.errors["steps"] = self.error_class(kept)
+            else:
+                del self.errors["steps"]
+
     class Meta:
         model = Scenario
         fields = ["name", "steps", "tags"]
@@ -160,6 +174,15 @@ class ScenarioForm(forms.ModelForm):
             )
         }
         help_texts = {"steps": "One step a line, starting with Given, When, Then, And or But."}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Tall enough for every line (an outline's Examples table is edited here too), within reason.
+        widget = self.fields["steps"].widget
+        lines = len(str(self["steps"].value() or "").splitlines())
+        widget.attrs["rows"] = max(int(widget.attrs.get("rows", 4)), min(lines + 1, 16))
+        if gherkin.is_outline(str(self["steps"].value() or "")):
+            widget.attrs["wrap"] = "off"  # the Examples table's columns stay aligned, even on a phone
 
 
 class BaseScenarioFormSet(BaseInlineFormSet):

@@ -428,7 +428,7 @@ def _scenario_fields(sc: IncomingScenario) -> dict:
 def _same(name: str, old, new) -> bool:
     if name == "title":
         return " ".join(str(old).split()) == new
-    if name == "preconditions":
+    if name in ("preconditions", "steps"):  # steps stored before tables were aligned are the same steps
         return gherkin.normalise_steps(old) == gherkin.normalise_steps(new)
     return old == new
 
@@ -465,7 +465,7 @@ def _write(tc: IncomingTestCase, test_case: TestCase | None, existing_scenarios,
             continue
         listed.add(scenario.pk)
         wanted = {**_scenario_fields(sc), "position": position}
-        if any(getattr(scenario, k) != v for k, v in wanted.items()):
+        if not all(_same(k, getattr(scenario, k), v) for k, v in wanted.items()):
             for k, v in wanted.items():
                 setattr(scenario, k, v)
             scenario.save()

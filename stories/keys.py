@@ -23,6 +23,19 @@ def normalise_key(value: str) -> str:
     return value.strip().upper()
 
 
+def prefix_warning(key: str, project_key: str) -> str:
+    """A word for a story key that does not start with its project's key ("" when it does, or has no prefix).
+
+    Allowed — a story moved between Jira projects keeps its key — but worth a look in case it is a typo."""
+    prefix = normalise_key(key).rpartition("-")[0]
+    if not project_key or not prefix or prefix == project_key:
+        return ""
+    return (
+        f"{normalise_key(key)} does not start with {project_key}-, the project's key: fine for a story moved from "
+        "another project, otherwise check for a typo. It is saved as typed."
+    )
+
+
 def natural_sort_key(key: str) -> str:
     """The key with its numbers zero-padded and its punctuation dropped: SHOP-2 -> SHOP0000000002.
 

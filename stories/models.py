@@ -83,6 +83,11 @@ class Membership(models.Model):
         return f"{self.user} · {self.project.key} · {self.get_role_display()}"
 
 
+def _percent(covered: int, criteria: int) -> int | None:
+    """Criteria covered ÷ criteria, in whole percent; None when there are no criteria to cover."""
+    return round(100 * covered / criteria) if criteria else None
+
+
 class UserStoryQuerySet(models.QuerySet):
     def natural_order(self, *, by_project: bool = False) -> UserStoryQuerySet:
         """Stories in key order as people read keys: SHOP-2 before SHOP-10 (the same on SQLite and PostgreSQL).
@@ -140,8 +145,37 @@ class UserStoryQuerySet(models.QuerySet):
         totals = self.order_by().aggregate(
             criteria=Coalesce(models.Sum("criteria_count"), 0), covered=Coalesce(models.Sum("criteria_covered"), 0)
         )
-        totals["percent"] = round(100 * totals["covered"] / totals["criteria"]) if totals["criteria"] else None
-        return totals
+        return {**totals, "percent": _percent(totals["covered"], totals["criteria"])}
+
+    def coverage_by_project(self) -> dict[int, dict]:
+        """{project id: {"stories", "criteria", "covered", "percent"}} over these stories (one grouped query)."""
+        rows = (
+            self.order_by()
+            .values("project_id")
+            .annotate(
+                stories=models.Count("pk"),
+                criteria=Coalesce(models.Sum("criteria_count"), 0),
+                covered=Coalesce(models.Sum("criteria_covered"), 0),
+            )
+        )
+        return {row.pop("project_id"): {**row, "percent": _percent(row["covered"], row["criteria"])} for row in rows}
+
+    def criteria_gaps(self, limit: int = 100) -> list[dict]:
+        """Of these stories, the first `limit` (natural order) with a criterion no saved scenario covers, each with
+        those criteria: [{"story", "uncovered": [(number, text)], "numbers": [number]}]. Two queries."""
+        stories = list(self.with_uncovered_criteria().natural_order()[:limit])
+        cited: dict[int, list] = {story.pk: [] for story in stories}
+        rows = Scenario.objects.filter(test_case__story_id__in=list(cited)).values_list(
+            "test_case__story_id", "criteria"
+        )
+        for story_id, numbers in rows:
+            cited[story_id].append(numbers or [])
+        gaps = []
+        for story in stories:
+            covered = ac.covered_numbers(cited[story.pk], (n for n, _ in story.numbered_criteria))
+            uncovered = [(n, text) for n, text in story.numbered_criteria if n not in covered]
+            gaps.append({"story": story, "uncovered": uncovered, "numbers": [n for n, _ in uncovered]})
+        return gaps
 
     def search(self, text: str) -> UserStoryQuerySet:
         text = text.strip()
@@ -248,11 +282,6 @@ class UserStory(models.Model):
     def revision(self) -> str:
         """Content hash of title, description and criteria: what a generator read (stories.criteria.revision)."""
         return ac.revision(self.title or "", self.description or "", [str(c) for c in self.acceptance_criteria or []])
-
-    @property
-    def key_prefix(self) -> str:
-        """ "SHOP" for SHOP-12: the part before the last '-' (empty for a key without one)."""
-        return self.key.rpartition("-")[0]
 
     def clean(self) -> None:
         if not isinstance(self.acceptance_criteria, list) or not all(

@@ -55,11 +55,14 @@ def toast_trigger(
     *,
     details: Iterable[str] = (),
     key: str = "",
+    after: str = "receive",
 ) -> HttpResponse:
     """Raise one toast with `response` (merged with its other HX-Trigger events) and return the response.
 
     One toast per response: a bulk action summarises (see `details`) rather than raising several, which
-    HX-Trigger could not carry anyway (one value per event name).
+    HX-Trigger could not carry anyway (one value per event name). `after="swap"` (HX-Trigger-After-Swap) for a
+    request whose element may be gone by the time the answer arrives: htmx then fires the event on <body>, while a
+    plain HX-Trigger on a detached element reaches no listener.
     """
     context = toast_context(message, level, details=details, link=link, key=key)
     params = {"level": level, "message": context["message"], "html": render_toast(context)}
@@ -67,4 +70,4 @@ def toast_trigger(
         params["details"] = context["details"]
     if link:
         params["link"] = str(link)
-    return trigger_client_event(response, "toast", params)
+    return trigger_client_event(response, "toast", params, after=after)

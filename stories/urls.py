@@ -19,6 +19,7 @@ urlpatterns = [
     path("test-cases/<int:pk>/feature/", views.download_feature, name="download_feature"),
     path("test-cases/<int:pk>/history/", history_views.test_case_history, name="test_case_history"),
     path("test-cases/<int:pk>/restore/", history_views.restore_test_case, name="restore_test_case"),
+    path("projects/<str:project_key>/", views.project_detail, name="project"),
     path("projects/<str:project_key>/members/", member_views.project_members, name="project_members"),
     path("projects/<str:project_key>/members/<int:user_id>/remove/", member_views.remove_member, name="remove_member"),
     path("<str:key>/", views.story_detail, name="detail"),

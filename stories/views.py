@@ -19,7 +19,7 @@ from generation import review_queue
 from generation.badges import attach_badges
 from stories import criteria, permissions
 from stories.forms import StoryFilterForm, StoryForm, TestCaseForm, save_test_case, scenario_formset
-from stories.models import Scenario, TestCase, UserStory
+from stories.models import Project, Scenario, TestCase, UserStory
 from stories.toasts import toast_trigger
 
 STORIES_PER_PAGE = 50
@@ -104,6 +104,23 @@ def story_detail(request: HttpRequest, key: str) -> HttpResponse:
     return render(request, "stories/detail.html", context)
 
 
+@require_GET
+def project_detail(request: HttpRequest, project_key: str) -> HttpResponse:
+    """A project's coverage figure (criteria covered ÷ criteria) and its uncovered criteria, story by story."""
+    project = permissions.get_visible_or_404(Project, request.user, key=project_key.upper())
+    stories = permissions.visible(UserStory.objects.filter(project=project), request.user)
+    context = {
+        "project": project,
+        "coverage": stories.coverage(),
+        "story_count": stories.count(),
+        "without_criteria": stories.filter(criteria_count=0).count(),
+        "gap_count": stories.with_uncovered_criteria().count(),
+        "gaps": stories.criteria_gaps(),  # the first 100; the table filters all of them
+        "can_edit": permissions.can_edit(request.user, project),
+    }
+    return render(request, "stories/project.html", context)
+
+
 @require_http_methods(["GET", "POST"])
 def create_story(request: HttpRequest) -> HttpResponse:
     if not permissions.can_edit(request.user, None):  # i.e. an editor of no project at all
@@ -112,9 +129,13 @@ def create_story(request: HttpRequest) -> HttpResponse:
     key = request.GET.get("project", "")
     project = permissions.editable_projects(request.user).filter(key=key).first() if key else None
     form = StoryForm(_posted(request), initial={"project": project}, user=request.user)
+    if _checking_key(request):
+        return render(request, "stories/story_form.html#key-warning", {"form": form})
     if request.method == "POST" and form.is_valid():
         story = form.save()
-        return _done(request, f"Story {story.key} created.", story.get_absolute_url(), form.key_warning())
+        return _done(
+            request, f"Story {story.key} created.", story.get_absolute_url(), _unseen_key_warning(request, form)
+        )
     return _render_form(request, "stories/story_form.html", "story-form", {"form": form, "story": None})
 
 
@@ -122,9 +143,11 @@ def create_story(request: HttpRequest) -> HttpResponse:
 def edit_story(request: HttpRequest, key: str) -> HttpResponse:
     story = permissions.get_editable_or_403(UserStory.objects.select_related("project"), request.user, key=key)
     form = StoryForm(_posted(request), instance=story, user=request.user)
+    if _checking_key(request):
+        return render(request, "stories/story_form.html#key-warning", {"form": form})
     if request.method == "POST" and form.is_valid():
         story = form.save()
-        return _done(request, f"Story {story.key} saved.", story.get_absolute_url(), form.key_warning())
+        return _done(request, f"Story {story.key} saved.", story.get_absolute_url(), _unseen_key_warning(request, form))
     return _render_form(request, "stories/story_form.html", "story-form", {"form": form, "story": story})
 
 
@@ -193,6 +216,17 @@ def download_feature(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 # --- helpers --------------------------------------------------------------------------------------------------
+
+
+def _checking_key(request: HttpRequest) -> bool:
+    """The story form asking, as the key or the project changes, for the warning beside the key (saves nothing)."""
+    return request.method == "POST" and request.POST.get("check") == "key"
+
+
+def _unseen_key_warning(request: HttpRequest, form: StoryForm) -> str:
+    # An HTMX form showed the warning beside the key while it was typed; a plain post (no JavaScript) says it in the
+    # message after the save, the only place left.
+    return "" if request.htmx else form.key_warning()
 
 
 def _posted(request: HttpRequest):

@@ -11,6 +11,14 @@ def pytest_collection_modifyitems(items):
     # Browser tests run last: playwright's sync API leaves an event loop running in the main thread for the rest of
     # the session, and asyncio.run() (the engine, the SSE tests) refuses to start inside a running loop.
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+    # `make test` runs two pytest-xdist workers with `--dist loadgroup --no-loadscope-reorder`: each worker runs its
+    # tests in this order (pytest-django's: tests rolled back before transactional ones, which flush what the
+    # migrations wrote; browser tests last). The tests of a module that use a module-scoped fixture (a qcluster, a
+    # daphne, a fresh checkout) are one group, run together by one worker where the first of them stands, so the
+    # fixture starts once.
+    for item in items:
+        if any(defs[-1].scope == "module" for defs in item._fixtureinfo.name2fixturedefs.values()):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
 
 
 @pytest.fixture(autouse=True)
@@ -48,3 +56,21 @@ def project(db, user):
 @pytest.fixture
 def story(project):
     return factories.make_story(project=project, key="SHOP-12", title="Add items to the cart")
+
+
+@pytest.fixture
+def frozen_broker(monkeypatch, settings):
+    """The broker is Redis that accepts connections and never answers (a frozen Redis), with a 0.5 s queue timeout."""
+    import django_q.tasks
+    import redis
+    from django_q.brokers.redis_broker import Redis
+
+    from tests.services import FrozenRedis
+
+    frozen = FrozenRedis()
+    settings.QAFORGE_QUEUE_TIMEOUT_SECONDS = 0.5
+    client = redis.Redis(host="127.0.0.1", port=frozen.port)  # as django-q2 builds it: no timeout of its own
+    monkeypatch.setattr(Redis, "get_connection", staticmethod(lambda list_key=None: client))
+    monkeypatch.setattr(django_q.tasks, "get_broker", lambda list_key=None: Redis(list_key="frozen"))
+    yield frozen
+    frozen.close()

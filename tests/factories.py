@@ -11,6 +11,16 @@ from stories.models import Project, Scenario, TestCase, UserStory
 _seq = itertools.count(1)
 
 
+# A Scenario Outline as QAForge stores it: steps with <placeholders>, then an aligned Examples table.
+OUTLINE_STEPS = (
+    "Given a shopper with an empty cart\n"
+    "When they add <quantity> items\n"
+    "Then the cart is <result>\n"
+    "Examples:\n"
+    "| quantity | result   |\n"
+    "| 50       | accepted |\n"
+    "| 51       | refused  |"
+)
 CART_CRITERIA = (
     "Given a signed-in shopper, when they add an item to the cart, then the cart shows 1 item",
     "The cart holds at most 50 items",

@@ -20,11 +20,16 @@ Knobs (in-process through FakeGemini, or from another process through POST /_con
                 one scenario fewer than asked), no_then (every second scenario has no Then step); bad_citation
                 (scenarios also cite AC-99, which no story has). Scenarios cite the criterion named in their
                 test case's focus ("acceptance criterion AC-2: …").
+                Scenario Outlines (the first scenario of each test case gets <placeholders> and an `examples`
+                table): outline (valid), outline_unknown_placeholder (a step uses <result>, which is not a column),
+                outline_ragged (a row has one cell fewer than the header), outline_no_rows (a header, no rows),
+                outline_no_examples (placeholders in the steps, `examples` null).
 A follow-up prompt (the engine asking again for what an answer left out) is answered with new step texts, so its
 scenarios do not repeat the first answer's; its calls are logged with "followup": true.
   hang_seconds  how long a "hang" waits before answering (default 30; the server's stop() ends it early)
-State: GET /_control gives calls (start/end monotonic times, path, model, batch, fault, status), in_flight and
-max_in_flight. Run standalone: `python tests/fake_gemini.py --port 8765 --latency 1.0` (prints the URL when ready).
+State: GET /_control gives calls (start/end monotonic times, received/answered wall-clock times, path, model, story
+key, batch, fault, status, response_schema), in_flight and max_in_flight. Run standalone:
+`python tests/fake_gemini.py --port 8765 --latency 1.0` (prints the URL when ready).
 """
 
 from __future__ import annotations
@@ -212,14 +217,15 @@ def answer_for(prompt: str, fault: str | None = None) -> dict:
                 steps = ["Given the feature is available", "When the user follows the usual flow", "Then it works"]
             if fault == "invalid_gherkin" and k == 1:
                 steps = ["Given the feature is available", "When the user does it"]  # no Then: must be dropped
-            scenarios.append(
-                {
-                    "name": f"{angle.title()} flow{again}, variant {k}",
-                    "steps": steps,
-                    "tags": [f"@{angle}"],
-                    "criteria": cites,
-                }
-            )
+            scenario = {
+                "name": f"{angle.title()} flow{again}, variant {k}",
+                "steps": steps,
+                "tags": [f"@{angle}"],
+                "criteria": cites,
+            }
+            if fault and fault.startswith("outline") and k == 1:
+                scenario.update(_outline(key, n, again, fault))
+            scenarios.append(scenario)
         test_cases.append(
             {
                 "case": n,
@@ -232,6 +238,30 @@ def answer_for(prompt: str, fault: str | None = None) -> dict:
             }
         )
     return {"test_cases": test_cases}
+
+
+def _outline(key: str, n: int, again: str, fault: str) -> dict:
+    """A Scenario Outline's steps and examples for case n, valid or broken as the fault says."""
+    steps = [
+        f"Given the {key} cart for case {n} is empty",
+        f"When the shopper adds <quantity> items{again}",
+        "Then the cart is <result>",
+    ]
+    columns = ["quantity", "result"]
+    rows = [["1", "accepted"], ["50", "accepted"], ["51", "refused with the limit of 50"]]
+    if fault == "outline_unknown_placeholder":
+        steps.append("And the message says <message>")
+    elif fault == "outline_ragged":
+        rows[1] = ["50"]
+    elif fault == "outline_no_rows":
+        rows = []
+    elif fault == "outline_no_examples":
+        return {"name": f"Quantity limits for case {n}{again}", "steps": steps, "examples": None}
+    return {
+        "name": f"Quantity limits for case {n}{again}",
+        "steps": steps,
+        "examples": {"columns": columns, "rows": rows},
+    }
 
 
 def _candidate_response(text: str | None, finish: str = "STOP") -> dict:
@@ -277,6 +307,7 @@ class _Handler(BaseHTTPRequestHandler):
             with state.lock:
                 state.in_flight -= 1
                 call["end"] = time.monotonic()
+                call["answered"] = time.time()
 
     def _read_json(self) -> dict:
         length = int(self.headers.get("Content-Length") or 0)
@@ -308,12 +339,15 @@ class _Handler(BaseHTTPRequestHandler):
             "version": match.group("version"),
             "model": match.group("model"),
             "batch": batch,
+            "story": story.group("key") if (story := _STORY_RE.search(prompt)) else None,
             "cases": [c["number"] for c in _cases(prompt)],
             "followup": bool(_FOLLOWUP_RE.search(prompt)),
             "had_key": bool(self.headers.get("x-goog-api-key")),
             "json_mode": body.get("generationConfig", {}).get("responseMimeType") == "application/json",
+            "response_schema": body.get("generationConfig", {}).get("responseSchema"),
             "start": time.monotonic(),
             "end": None,
+            "received": time.time(),  # wall clock, to line calls up with the jobs' timestamps (benchmarks)
             "status": None,
             "fault": None,
         }

@@ -86,6 +86,7 @@ RULES: dict[str, dict[str, Allow | None]] = {
     "stories:edit_test_case": {"GET": Allow("edit", 200), "POST": Allow("edit", 200)},
     "stories:delete_test_case": {"GET": Allow("edit", 200), "POST": Allow("edit", 302)},
     "stories:download_feature": {"GET": Allow("view", 200), "POST": NOT_ALLOWED},
+    "stories:project": {"GET": Allow("view", 200), "POST": NOT_ALLOWED},
     # --- project members (a project's members read the list; its owners change it) ---------------------------------
     "stories:project_members": {
         "GET": Allow("view", 200),
@@ -121,6 +122,7 @@ RULES: dict[str, dict[str, Allow | None]] = {
     },
     "generation:review_queue": {"GET": Allow("login", 200), "POST": NOT_ALLOWED},
     "generation:review": {"GET": Allow("edit", 200), "POST": NOT_ALLOWED},
+    "generation:review_joined": {"GET": Allow("edit", 200, {"start": "0"}), "POST": NOT_ALLOWED},
     # An empty review formset keeps nothing: the job is discarded (what the form did not show waits in a new job).
     "generation:save": {
         "GET": NOT_ALLOWED,
@@ -159,6 +161,7 @@ RULES: dict[str, dict[str, Allow | None]] = {
     "api:discard": {"GET": NOT_ALLOWED, "POST": Allow("edit", 200)},
     "api:story_test_cases": {"GET": Allow("view", 200), "POST": NOT_ALLOWED},
     "api:project_test_cases": {"GET": Allow("view", 200), "POST": NOT_ALLOWED},
+    "api:project": {"GET": Allow("view", 200), "POST": NOT_ALLOWED},
     "api:export": {"GET": Allow("login", 200), "POST": NOT_ALLOWED},  # everything the user may see
     # Imports, as on the import page; the world's import waits for confirmation (so both confirm and cancel work).
     "api:start_import": {"GET": NOT_ALLOWED, "POST": Allow("create", 400)},  # no file: the form's error

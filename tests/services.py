@@ -6,6 +6,8 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,25 +63,102 @@ def django_env(**extra: str) -> dict[str, str]:
     return env
 
 
-@contextmanager
-def running_daphne(**env):
-    """`daphne qaforge.asgi:application` in a subprocess on a free port with `env` on top of the test settings;
-    yields its base URL and stops it afterwards."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "qaforge.asgi:application"],
-        cwd=ROOT,
-        env=django_env(**env),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        wait_for_port(port, process=process)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
+class Daphne:
+    """`daphne qaforge.asgi:application` in a subprocess on a port of its own, with the test settings and database
+    (`django_env`) and `env` on top; its output goes to `log_path`. stop()/start()/restart() keep the port, so a page
+    or a client that is connected can reconnect to the new process."""
+
+    def __init__(self, log_path: Path, **env: str):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = Path(log_path)
+        self.env = env
+        self.process: subprocess.Popen | None = None
+
+    def __str__(self) -> str:
+        return self.url
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self, timeout: float = 30.0) -> None:
+        if self.running:
+            return
+        with open(self.log_path, "a") as log:
+            log.write(f"---- starting daphne on port {self.port} ----\n")
+            log.flush()
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "qaforge.asgi:application"],
+                cwd=ROOT,
+                env=django_env(**self.env),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # a Ctrl-C reaches the test run, which stops the server in order
+            )
         try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            wait_for_port(self.port, timeout=timeout, process=self.process)
+        except (RuntimeError, TimeoutError) as error:
+            self.stop()
+            raise RuntimeError(f"daphne did not start: {error}\n{self.log()[-4000:]}") from error
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout)
+        self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+
+
+@contextmanager
+def running_daphne(log_path: Path | None = None, **env: str):
+    """A `Daphne` for the duration of the block (its log in a temporary file unless `log_path` is given); yields its
+    base URL. The log is printed when the block raises."""
+    with tempfile.TemporaryDirectory(prefix="qaforge-daphne-") as tmp:
+        server = Daphne(log_path or Path(tmp) / "daphne.log", **env)
+        server.start()
+        try:
+            yield server.url
+        except Exception:
+            sys.stderr.write(f"---- daphne log ----\n{server.log()[-6000:]}\n")
+            raise
+        finally:
+            server.stop()
+
+
+class FrozenRedis:
+    """A TCP server that accepts connections and never answers: a Redis that is up but stuck."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.connections: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                accepted, _ = self.server.accept()
+            except OSError:
+                return
+            self.connections.append(accepted)
+
+    def close(self) -> None:
+        for accepted in self.connections:
+            accepted.close()
+        self.server.close()

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Literal
 
-from django.db.models import Count, OuterRef, Subquery, Sum
+from django.db.models import OuterRef, Subquery
 from django.http import Http404
 from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import PageNumberPagination, paginate
@@ -33,6 +33,24 @@ class ProjectOut(Schema):
     criteria: int = Field(description="Acceptance criteria of the project's stories")
     criteria_covered: int = Field(description="Of those, criteria at least one saved scenario covers")
     coverage_percent: int | None = Field(description="criteria_covered ÷ criteria, in percent; null without criteria")
+
+
+class UncoveredCriterion(Schema):
+    number: int
+    label: str = Field(description="AC-1, AC-2, … (numbers stay when criteria are edited)")
+    text: str
+
+
+class StoryGaps(Schema):
+    story: str
+    title: str
+    criteria: int
+    uncovered: list[UncoveredCriterion]
+
+
+class ProjectDetail(ProjectOut):
+    uncovered_stories: int = Field(description="Stories with at least one criterion no saved scenario covers")
+    uncovered: list[StoryGaps] = Field(description="The first 100 of those stories, with their uncovered criteria")
 
 
 class LatestJob(Schema):
@@ -130,26 +148,48 @@ def story_out(story: UserStory) -> dict:
 @router.get("/projects", response=list[ProjectOut], summary="List projects")
 def list_projects(request):
     projects = permissions.visible(Project.objects.all(), request.user).order_by("key")
-    rows = (
-        permissions.visible(UserStory.objects.filter(project__in=projects), request.user)
-        .order_by()
-        .values("project_id")
-        .annotate(n=Count("pk"), criteria=Sum("criteria_count"), covered=Sum("criteria_covered"))
-    )
-    counts = {row["project_id"]: row for row in rows}
-    return [_project_json(p, counts.get(p.pk, {})) for p in projects]
+    stories = permissions.visible(UserStory.objects.filter(project__in=projects), request.user)
+    coverage = stories.coverage_by_project()
+    return [_project_json(p, coverage.get(p.pk, {})) for p in projects]
 
 
-def _project_json(project: Project, counts: dict) -> dict:
-    criteria, covered = counts.get("criteria") or 0, counts.get("covered") or 0
+@router.get(
+    "/projects/{project_key}", response={200: ProjectDetail, 404: Error}, url_name="project", summary="Read a project"
+)
+def project_detail(request, project_key: str):
+    """The project's coverage figure (criteria covered ÷ criteria) and, story by story, the acceptance criteria no
+    saved scenario covers, as on the project's page."""
+    try:
+        project = permissions.get_visible_or_404(Project.objects.all(), request.user, key=project_key.upper())
+    except Http404:
+        raise ApiError(404, "project_not_found", f"There is no project with the key {project_key!r}.") from None
+    stories = permissions.visible(UserStory.objects.filter(project=project), request.user)
+    gaps = [
+        {
+            "story": gap["story"].key,
+            "title": gap["story"].title,
+            "criteria": gap["story"].criteria_count,
+            "uncovered": [{"number": n, "label": f"AC-{n}", "text": text} for n, text in gap["uncovered"]],
+        }
+        for gap in stories.criteria_gaps()
+    ]
+    coverage = stories.coverage_by_project().get(project.pk, {})
+    return {
+        **_project_json(project, coverage),
+        "uncovered_stories": stories.with_uncovered_criteria().count(),
+        "uncovered": gaps,
+    }
+
+
+def _project_json(project: Project, coverage: dict) -> dict:
     return {
         "key": project.key,
         "name": project.name,
         "description": project.description,
-        "story_count": counts.get("n", 0),
-        "criteria": criteria,
-        "criteria_covered": covered,
-        "coverage_percent": round(100 * covered / criteria) if criteria else None,
+        "story_count": coverage.get("stories", 0),
+        "criteria": coverage.get("criteria", 0),
+        "criteria_covered": coverage.get("covered", 0),
+        "coverage_percent": coverage.get("percent"),
     }
 
 

@@ -35,9 +35,9 @@ from generation.engine.data import PRIORITIES, TEST_TYPES, BatchResult, Suggeste
 from generation.engine.failures import FAILURE_RANK, redact  # noqa: F401 (FAILURE_RANK re-exported)
 from generation.engine.limiter import LIMITER, LimiterUnavailable, stamp_send
 from generation.engine.planning import Batch, Plan
-from generation.engine.prompts import SYSTEM_INSTRUCTION, BatchOut, batch_prompt, followup_prompt
+from generation.engine.prompts import SYSTEM_INSTRUCTION, BatchOut, ScenarioOut, batch_prompt, followup_prompt
 from generation.engine.shortfall import batch_problems, drop_reason, fold_in, missing_cases
-from stories.gherkin import clean_tags, normalise_steps
+from stories.gherkin import clean_tags, examples_lines, is_outline, normalise_steps
 
 logger = logging.getLogger("qaforge.engine")
 
@@ -113,23 +113,101 @@ def _ssl_context() -> ssl.SSLContext:
     return httpx2.create_ssl_context()
 
 
-def preload() -> None:
-    """Do the per-process set-up (SDK import, TLS context) now, e.g. in a parent before it forks workers."""
+def preload(model: str = "gemini-2.5-flash") -> None:
+    """Do the per-process set-up now, e.g. in a parent before it forks workers: the SDK import, the TLS context, and
+    one rehearsal call through the SDK to a stand-in transport (nothing leaves the process).
+
+    The rehearsal matters: the SDK's pydantic types finish building themselves (model_rebuild) on their first use and
+    its HTTP stack imports modules lazily on the first client. Measured with py-spy on a fresh cluster: 8 workers
+    doing that at once on their first jobs spent 4-5 CPU-seconds, holding a sprint's first calls back by 3-4 x L."""
     _ssl_context()
+    if httpx2 is None:  # pragma: no cover - the rehearsal speaks httpx2's MockTransport
+        return
+    answer = {
+        "candidates": [
+            {"content": {"role": "model", "parts": [{"text": '{"test_cases": []}'}]}, "finishReason": "STOP"}
+        ],
+        "usageMetadata": {"promptTokenCount": 1, "candidatesTokenCount": 1, "totalTokenCount": 2},
+        "modelVersion": "rehearsal",
+    }
+    config = GeminiConfig(
+        api_key="rehearsal",
+        model=model,
+        base_url="http://rehearsal.invalid",
+        timeout_seconds=5,
+        max_attempts=1,
+        retry_base_seconds=0,
+        retry_max_seconds=0,
+    )
+
+    async def rehearse() -> None:
+        import anyio
+
+        anyio.Event()  # imports anyio's asyncio backend, which the HTTP connection pool loads on its first request
+        transport = httpx2.MockTransport(lambda request: httpx2.Response(200, json=answer))
+        client = make_client(config, transport=transport)
+        try:
+            response = await client.aio.models.generate_content(
+                model=model, contents="rehearsal", config=_content_config(model)
+            )
+            assert _batch_out(response) is not None
+        finally:
+            await client.aio.aclose()
+            client.close()
+
+    gherkin_problems("Rehearsal", "Given a story\nWhen it is read\nThen it is understood", [])
+    try:
+        asyncio.run(rehearse())
+    except Exception:  # noqa: BLE001 - a warm-up only: the first real call does the same work if this fails
+        logger.warning("Gemini SDK rehearsal failed; workers will warm up on their first call", exc_info=True)
 
 
-def make_client(config: GeminiConfig) -> genai.Client:
-    """A client for one asyncio.run: no SDK retries, an explicit timeout (HttpOptions.timeout is milliseconds)."""
+def make_client(config: GeminiConfig, transport=None) -> genai.Client:
+    """A client for one asyncio.run: no SDK retries, an explicit timeout (HttpOptions.timeout is milliseconds).
+    `transport`: an httpx2 transport to use instead of the network (preload's rehearsal)."""
     context = _ssl_context()
+    # "ssl" is where the SDK looks for websockets; the hook tells the rate limiter when a request really leaves.
+    async_args = {"verify": context, "ssl": context, "event_hooks": {"request": [stamp_send]}}
+    if transport is not None:
+        async_args["transport"] = transport
     options = types.HttpOptions(
         timeout=int(config.timeout_seconds * 1000),
         retry_options=types.HttpRetryOptions(attempts=1),
         base_url=config.base_url or None,
         client_args={"verify": context},
-        # "ssl" is where the SDK looks for websockets; the hook tells the rate limiter when a request really leaves.
-        async_client_args={"verify": context, "ssl": context, "event_hooks": {"request": [stamp_send]}},
+        async_client_args=async_args,
     )
     return genai.Client(api_key=config.api_key, http_options=options)
+
+
+@functools.cache
+def _response_schema() -> types.Schema:
+    """BatchOut as the SDK's Schema, converted once per process. Given the pydantic class, the SDK converts it again
+    on every call (model_json_schema and its clean-up: about 2.4 of a call's 6.4 ms of CPU, measured); given this,
+    it sends the same JSON and answers `parsed` as plain JSON, which _batch_out() validates."""
+    from google.genai import _transformers  # the SDK's own conversion, so the wire stays what it would send
+
+    return _transformers.t_schema(None, BatchOut)
+
+
+def _batch_out(response: types.GenerateContentResponse) -> BatchOut | None:
+    """The answer as a BatchOut, or None when it is not one (then _content_failure says why)."""
+    if not isinstance(response.parsed, dict):
+        return None
+    try:
+        return BatchOut.model_validate(response.parsed)
+    except pydantic.ValidationError:
+        return None
+
+
+def _content_config(model: str) -> types.GenerateContentConfig:
+    return types.GenerateContentConfig(
+        system_instruction=SYSTEM_INSTRUCTION,
+        response_mime_type="application/json",
+        response_schema=_response_schema(),
+        temperature=0.4,
+        thinking_config=_thinking(model),
+    )
 
 
 def _thinking(model: str) -> types.ThinkingConfig | None:
@@ -189,7 +267,8 @@ def classify_api_error(error: genai_errors.APIError, config: GeminiConfig) -> Fa
 
 
 def _content_failure(response: types.GenerateContentResponse) -> Failure:
-    """Why response.parsed is None: a blocked answer, an empty one, bad JSON or JSON of the wrong shape."""
+    """Why an answer did not read as a BatchOut: a blocked answer, an empty one, bad JSON or JSON of the wrong
+    shape."""
     feedback = getattr(response, "prompt_feedback", None)
     if feedback is not None and getattr(feedback, "block_reason", None):
         reason = getattr(feedback.block_reason, "value", feedback.block_reason)
@@ -229,6 +308,28 @@ def _citations(labels: list[str], known: set[int], dropped: Counter) -> list[int
     return sorted(numbers)
 
 
+def _steps(scenario: ScenarioOut) -> str:
+    """The one stored steps format: the step lines, then an outline's Examples table (an empty one is no table)."""
+    lines = list(scenario.steps)
+    examples = scenario.examples
+    if examples is not None and (examples.columns or examples.rows):
+        # Column names the model wrote as placeholders ("<amount>") name the same column.
+        columns = [re.sub(r"^<(.*)>$", r"\1", column.strip()) for column in examples.columns]
+        lines += examples_lines(columns, examples.rows)
+    return normalise_steps("\n".join(lines))
+
+
+_PLACEHOLDER_RE = re.compile(r"<[A-Za-z_][\w -]*>")
+
+
+def _unfilled_outline(steps: str) -> bool:
+    """An outline the model left without its Examples: `<placeholders>` in the steps and no table. Markup a
+    security scenario types (`<script>…</script>`, `<img src=x>`) closes a tag or has attributes, so it is text."""
+    if is_outline(steps) or "</" in steps or "/>" in steps:
+        return False
+    return bool(_PLACEHOLDER_RE.search(steps))
+
+
 def suggestions_from(
     parsed: BatchOut, batch: Batch, known: set[int] | None = None
 ) -> tuple[list[Suggestion], Counter, list[str]]:
@@ -251,13 +352,16 @@ def suggestions_from(
         for scenario in out.scenarios:
             candidate = SuggestedScenario(
                 name=" ".join(scenario.name.split())[:200],  # model text: keep it inside Scenario.name
-                steps=normalise_steps("\n".join(scenario.steps)),
+                steps=_steps(scenario),
                 tags=clean_tags(scenario.tags),
                 criteria=_citations(scenario.criteria, known, dropped),
             )
             problems = gherkin_problems(candidate.name, candidate.steps, candidate.tags)
             if problems:
                 dropped[drop_reason(problems)] += 1
+                continue
+            if _unfilled_outline(candidate.steps):
+                dropped["placeholders without Examples"] += 1
                 continue
             if candidate.name in names:
                 candidate.name = f"{candidate.name} ({len(scenarios) + 1})"
@@ -320,13 +424,7 @@ async def _attempt(
     client: genai.Client, config: GeminiConfig, prompt: str, result: BatchResult, scenarios: int = 15
 ) -> BatchOut:
     """One call; its token usage and reported model version are added to `result` whether or not it parses."""
-    generation_config = types.GenerateContentConfig(
-        system_instruction=SYSTEM_INSTRUCTION,
-        response_mime_type="application/json",
-        response_schema=BatchOut,
-        temperature=0.4,
-        thinking_config=_thinking(config.model),
-    )
+    generation_config = _content_config(config.model)
     try:
         # Counted against the cluster-wide limits with an estimate, corrected by the usage Gemini reports.
         async with LIMITER.slot(estimate_tokens(prompt, scenarios)) as permit:
@@ -351,9 +449,10 @@ async def _attempt(
         host = (f"{url.hostname}:{url.port}" if url.port else url.hostname) or "generativelanguage.googleapis.com"
         raise Failure("network", f"Could not reach Gemini at {host} ({type(error).__name__})", True) from None
     _record(result, _usage(response), getattr(response, "model_version", None))
-    if response.parsed is None or not isinstance(response.parsed, BatchOut):
+    parsed = _batch_out(response)
+    if parsed is None:
         raise _content_failure(response)
-    return response.parsed
+    return parsed
 
 
 async def run_batch(client: genai.Client, config: GeminiConfig, plan: Plan, batch: Batch) -> BatchResult:

@@ -2,7 +2,8 @@
 
 It works like a tester with the story in front of them: acceptance criteria already written as Given/When/Then become
 scenarios as they are; other criteria give a happy path, negative paths, and boundary values for any numeric limit
-they state ("at most 50 items" -> 49 and 50 accepted, 51 rejected). The test type shapes the steps (a UI case looks at
+they state ("at most 50 items" -> one Scenario Outline whose Examples table runs 49 and 50, accepted, and 51, rejected,
+plus a scenario checking that the rejected value changes nothing). The test type shapes the steps (a UI case looks at
 the page, an API case at the response, a security case at access). The whole plan is designed at once so no scenario
 is repeated anywhere in it, then each batch takes its own test cases.
 """
@@ -26,10 +27,10 @@ from generation.engine.text import (
     story_voice,
     upper_first,
 )
-from stories.gherkin import normalise_steps
+from stories.gherkin import examples_lines, normalise_steps
 
 # Bump when the offline test design changes; recorded like Gemini's prompt version (prompts.PROMPT_VERSION).
-OFFLINE_VERSION = "offline-1"
+OFFLINE_VERSION = "offline-2"  # 2: boundary values as a Scenario Outline
 
 TYPE_LABELS = {
     "FUNCTIONAL": "functional",
@@ -75,13 +76,16 @@ class Draft:
     whens: tuple[str, ...]
     thens: tuple[str, ...]
     angle: str
+    examples: tuple[tuple[str, ...], ...] = ()  # a Scenario Outline's table: the header row, then a row per run
 
     def steps(self) -> str:
         lines = []
         for keyword, parts in (("Given", self.givens), ("When", self.whens), ("Then", self.thens)):
             for i, part in enumerate(p for p in parts if p):
                 lines.append(f"{keyword if i == 0 else 'And'} {part}")
-        return "\n".join(lines)
+        if self.examples:
+            lines += examples_lines(self.examples[0], self.examples[1:])
+        return normalise_steps("\n".join(lines))
 
 
 @dataclass(frozen=True)
@@ -186,17 +190,21 @@ def _boundary_drafts(rule: Rule, voice: StoryVoice) -> list[Draft]:
         elif lim.kind == "above":
             accepted, rejected = [lim.low + d], [lim.low]
         limit_words = f"{fmt(lim.low)}{unit}" if lim.low == lim.high else f"{fmt(lim.low)} to {fmt(lim.high)}{unit}"
-        for value in accepted:
-            edge = "exactly at the limit" if value in (lim.low, lim.high) else "just inside the limit"
-            drafts.append(
-                Draft(
-                    f"{fmt(value)}{unit} is accepted ({edge})",
-                    rule.givens,
-                    (f"{when} with {fmt(value)}{unit}",),
-                    (f"{fmt(value)}{unit} are accepted" if unit else f"the value {fmt(value)} is accepted",),
-                    "boundary",
-                )
+        refusal = f"rejected with a message that states the limit of {limit_words}"
+        # One outline runs every value at and around the limit; each rejected value also gets a scenario of its
+        # own, checking that nothing changed (a step the accepted rows must not have).
+        rows = [(fmt(v), "at the limit" if v in (lim.low, lim.high) else "just inside", "accepted") for v in accepted]
+        rows += [(fmt(v), "just outside", "rejected") for v in rejected if v >= 0]
+        drafts.append(
+            Draft(
+                f"Values around the limit of {limit_words}",
+                rule.givens,
+                (f"{when} with <value>{unit}",),
+                ("it is <outcome>",),
+                "boundary",
+                examples=(("value", "edge", "outcome"), *rows),
             )
+        )
         for value in rejected:
             if value < 0:
                 continue
@@ -205,7 +213,7 @@ def _boundary_drafts(rule: Rule, voice: StoryVoice) -> list[Draft]:
                     f"{fmt(value)}{unit} is rejected (just outside the limit)",
                     rule.givens,
                     (f"{when} with {fmt(value)}{unit}",),
-                    (f"it is rejected with a message that states the limit of {limit_words}", "nothing is changed"),
+                    (f"it is {refusal}", "nothing is changed"),
                     "boundary",
                 )
             )
@@ -317,10 +325,11 @@ def _shape(draft: Draft, test_type: str, voice: StoryVoice, limits: tuple[Limit,
         whens[0] += suffix
     ok = draft.angle in ("happy", "edge") or (draft.angle == "boundary" and "rejected" not in draft.thens[0])
     # A type's own failure check (an inline error, a 4xx) only fits scenarios where input is refused.
-    fitting = ok or "rejected" in draft.thens[0]
+    # An outline's rows are accepted and rejected alike: neither kind of check fits all of them.
+    fitting = (ok or "rejected" in draft.thens[0]) and not draft.examples
     extra_thens = _type_thens(test_type, ok, limits) if fitting else ()
     thens = [*draft.thens, *(t for t in extra_thens if t not in draft.thens)]
-    return Draft(name, tuple(givens), tuple(whens), tuple(thens), draft.angle)
+    return Draft(name, tuple(givens), tuple(whens), tuple(thens), draft.angle, draft.examples)
 
 
 def _key(steps: str) -> str:

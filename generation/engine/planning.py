@@ -24,7 +24,7 @@ ANGLE_LABELS = {
 ANGLE_GUIDANCE = {
     "happy": "the expected flow with valid data succeeds and the outcome is visible",
     "negative": "invalid input, missing permissions or failures are rejected with a clear message and no side effects",
-    "boundary": "values exactly at, just inside and just outside each limit",
+    "boundary": "values exactly at, just inside and just outside each limit (a Scenario Outline, a row per value)",
     "edge": "unusual but legal situations: repeats, empty states, concurrency, interruptions",
 }
 _PRIORITY = {"happy": "high", "negative": "high", "boundary": "medium", "edge": "low"}
@@ -86,13 +86,17 @@ class Plan:
         return sum(b.scenarios for b in self.batches)
 
 
+_ROUND_ORDER = ("happy", "boundary", "negative", "edge")
+
+
 def _focuses(
     snapshot: StorySnapshot, count: int, only: tuple[int, ...] = ()
 ) -> list[tuple[int | None, int | None, str, str, int]]:
     """(criterion index, AC number, criterion text, angle, variation) for `count` cases, most valuable first.
 
-    Round by round over the angles: first every criterion's happy path, then every negative path, then boundaries
-    (only for criteria with numeric limits), then edge cases; after that, variations of the same list. With `only`,
+    Round by round over the angles: first every criterion's happy path, then boundaries (only for criteria with
+    numeric limits: a limit a story states outright is where off-by-one mistakes live, so it ranks before the generic
+    negative paths), then every negative path, then edge cases; after that, variations of the same list. With `only`,
     just those criteria (by AC number) are targets.
     """
     targets: list[tuple[int | None, int | None, str]] = [
@@ -104,7 +108,7 @@ def _focuses(
         whole = clean_sentence(snapshot.title) or "the story"
         targets = [(None, None, whole)]
     combos = []
-    for angle in ANGLES:
+    for angle in _ROUND_ORDER:
         for index, number, text in targets:
             if angle == "boundary" and not has_limits(text):
                 continue

@@ -14,7 +14,7 @@ from generation.engine.planning import ANGLE_GUIDANCE, Batch, CaseFocus, Plan
 
 # Bump when SYSTEM_INSTRUCTION, the prompt layout or the response schema changes: every job and saved test case
 # records it, so the generation report can compare what each prompt version produced.
-PROMPT_VERSION = "2026-11-23.1"
+PROMPT_VERSION = "2026-11-23.2"  # .2: Scenario Outlines (the `examples` field)
 
 SYSTEM_INSTRUCTION = """\
 You are a senior QA engineer writing test cases for a user story. Each test case has a title, an objective, \
@@ -22,7 +22,12 @@ preconditions, a test type, a priority and a list of Gherkin scenarios.
 Rules for every scenario:
 - `steps` is a list of step lines; each line starts with Given, When, Then, And or But, one action or check per line.
 - Every scenario has at least one When and at least one Then that states an observable outcome.
-- No "Feature:" or "Scenario:" lines, no tables, no doc strings, no comments, no line numbers.
+- No "Feature:" or "Scenario:" lines, no tables, no doc strings, no comments, no line numbers in `steps`.
+- `examples` is null for an ordinary scenario. For a boundary or data-driven check (a criterion with a limit, a \
+range or several input values) write one Scenario Outline instead of near-identical scenarios: put <placeholders> \
+in the steps (e.g. "When the shopper adds <quantity> items", "Then the order is <result>") and fill `examples` with \
+`columns`, the placeholder names without angle brackets, and `rows`, one list of cell values per run (at least two \
+rows, each with exactly one value per column). Every placeholder in the steps must be a column.
 - Concrete data (names, amounts, limits from the story) beats vague words; never invent behaviour the story rules out.
 - Tags are short words like @smoke, @negative or @boundary.
 - `criteria` lists the labels of the acceptance criteria the scenario checks (e.g. ["AC-2"]); cite only labels
@@ -38,11 +43,19 @@ CASE_LINE_RE = re.compile(
 )
 
 
+class ExamplesOut(BaseModel):
+    """A Scenario Outline's Examples table: the placeholder names, then one row of values per run."""
+
+    columns: list[str]
+    rows: list[list[str]]
+
+
 class ScenarioOut(BaseModel):
     name: str
     steps: list[str]
     tags: list[str] = Field(default_factory=list)
     criteria: list[str] = Field(default_factory=list)  # "AC-2" labels of the acceptance criteria it covers
+    examples: ExamplesOut | None = None  # set: a Scenario Outline (stories.gherkin stores it after the steps)
 
 
 class TestCaseOut(BaseModel):

@@ -1,8 +1,8 @@
 """generate(): plan, run every batch of a story at once, merge, deduplicate, report.
 
 Sync on the outside (the job layer calls it from a django-q2 worker), one asyncio.run inside with the Gemini client
-created and closed in it. Callbacks may touch the ORM, so they run on a single helper thread (never on the loop) whose
-database connection is closed before generate() returns.
+created and closed in it. The batch callback may touch the ORM, so it runs on a single helper thread (never on the loop)
+whose database connection is closed before generate() returns.
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ async def _run(
     todo = [b for b in the_plan.batches if b.index not in done]
     if not todo:
         return results
-    if should_cancel and await call(should_cancel):
+    if should_cancel and should_cancel():
         raise Cancelled("Generation was cancelled before it started.")
     if which == "gemini":
         from generation.engine import gemini
@@ -145,10 +145,12 @@ async def _run(
             finished_now, pending = await asyncio.wait(
                 pending, timeout=CANCEL_POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED
             )
+            reports = []
             for task in sorted(finished_now, key=lambda t: t.result().index):
                 result = task.result()
                 results[result.index] = result
                 finished += 1
+                reports.append((result, finished))
                 logger.info(
                     "story %s batch %d: %s after %d attempt(s) in %.2fs",
                     the_plan.snapshot.key,
@@ -157,9 +159,10 @@ async def _run(
                     result.attempts,
                     result.seconds,
                 )
-                if on_batch_done:
-                    await call(on_batch_done, result, finished, total)
-            if should_cancel and await call(should_cancel):
+            if on_batch_done and reports:
+                # Together, so batches that ended at the same moment share the caller's write (runs' group commit).
+                await asyncio.gather(*(call(on_batch_done, result, done_now, total) for result, done_now in reports))
+            if should_cancel and should_cancel():
                 raise Cancelled(f"Generation was cancelled after {finished} of {total} batches.")
     finally:
         for task in pending:
@@ -224,10 +227,13 @@ def generate(
 
     done: batches finished by an earlier run (checkpoints); successful ones are reused and counted for progress,
     failed ones are run again. on_batch_done(batch, batches_done, batches_total) is called once per newly finished
-    batch, successful or failed. should_cancel() is polled after each batch and about every 0.5 s; when it returns
-    True the remaining calls are cancelled and Cancelled is raised. Both callbacks run on a helper thread, so they
-    may use the Django ORM: one of this call's own, or `callbacks` (a one-thread executor the caller shares between
-    many jobs, so a worker running dozens of jobs holds one database connection for their callbacks, not dozens).
+    batch, successful or failed, on a helper thread, so it may use the Django ORM: one of this call's own, or
+    `callbacks` (a one-thread executor the caller shares between many jobs, so a worker running dozens of jobs holds
+    one database connection for their callbacks, not dozens). should_cancel() is polled before the first call, after
+    each batch and about every 0.5 s, on the event loop itself: it must be quick and must not touch the database
+    (read state another thread keeps, as the job's lease does), because a shared helper thread busy writing other
+    jobs' checkpoints would hold back this job's first call. When it returns True the remaining calls are cancelled
+    and Cancelled is raised.
 
     Raises EngineError for an invalid request or missing configuration; batch failures are reported in the result
     (error when nothing usable came back; warnings, with the asked and got counts, when some batches failed or what
@@ -246,7 +252,7 @@ def generate(
         results = asyncio.run(_run(the_plan, which, config, reused, on_batch_done, should_cancel, helper))
     finally:
         if callbacks is None:  # (a caller's executor, and its connection, outlive this call)
-            if on_batch_done or should_cancel:
+            if on_batch_done:
                 # The callbacks' database connection belongs to the helper thread: close it there, or it leaks.
                 helper.submit(_close_connections).result()
             helper.shutdown(wait=True)

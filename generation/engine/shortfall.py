@@ -21,6 +21,9 @@ _REASONS = (
     ("at least one step", "no steps"),
     ("needs a name", "no name"),
     ("not a Gherkin step", "not valid Gherkin"),
+    ("Examples table", "broken Examples table"),
+    ("one value per column", "broken Examples table"),
+    ("must end with '|'", "broken Examples table"),
     ("Step line", "not valid Gherkin"),
 )
 

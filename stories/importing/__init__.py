@@ -5,11 +5,13 @@ The format is recognised from the header row or the JSON's shape (`formats.py`);
 numbers, stray quotes and oversized fields caught (`reading.py`); tracker markup becomes clean text and criteria
 (`text.py`); statuses, priorities and types are mapped with warnings instead of aborts (`formats.py`).
 
-All or nothing: the file is read twice. The first pass converts and checks every row (model `full_clean`,
-duplicate keys, project keys) and collects errors and warnings; only when there are no errors does the second pass
-write, in one transaction, in chunks (a re-import that changes nothing skips it). CSV rows stream from the file both
-times, so memory stays flat however long the file is (only the set of keys seen is kept); a JSON file is parsed
-whole, as json needs. Existing stories are looked up a chunk at a time.
+All or nothing, in two passes. The check pass reads the file and converts and checks every row (the model fields'
+checks, duplicate keys, project keys, permissions), collecting errors and warnings and keeping the converted rows in
+a temporary file (`plan.py`); only when there are no errors does the write pass read those rows back and write them,
+in one transaction, a chunk at a time, with one executemany per statement (`stories.bulk`) and their history (a
+re-import that changes nothing skips it). CSV rows stream from the file and the keys seen so far live in a temporary
+SQLite database, so memory stays flat however long the file is; a JSON file is parsed whole, as json needs.
+Existing stories are looked up a chunk at a time.
 
 `import_stories()` is the entry point; the `import_stories` management command and the import page's job call it.
 """
@@ -17,7 +19,6 @@ whole, as json needs. Existing stories are looked up a chunk at a time.
 from __future__ import annotations
 
 import os
-import pickle
 import shutil
 import tempfile
 from collections import Counter
@@ -27,13 +28,13 @@ from pathlib import Path
 from typing import IO, Any
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
-from django.utils import timezone
+from django.db import transaction
 
+from stories import bulk, history
 from stories import criteria as ac
-from stories import history
 from stories.importing.convert import Converter
 from stories.importing.formats import FORMAT_CHOICES, Format
+from stories.importing.plan import Plan, SeenKeys
 from stories.importing.reading import ImportFailed, RawRow, read_rows
 from stories.importing.text import split_criteria
 from stories.keys import normalise_key
@@ -127,7 +128,7 @@ class _Pass:
     ):
         self.project_name = project_name
         self.created_project_ids: set[int] = set()
-        self.plan: IO | None = None  # the check pass keeps its converted rows here for the write pass
+        self.plan: Plan | None = None  # the check pass keeps its converted rows here for the write pass
         self.editable_project_ids = editable_project_ids
         self.progress_every = progress_every or PROGRESS_EVERY
         self.convert = Converter(fmt, default_project)
@@ -138,7 +139,7 @@ class _Pass:
         self.summary = ImportSummary(format=fmt.label)
         self.errors: list[str] = []
         self.error_count = 0
-        self.seen: dict[str, str] = {}  # key -> where it was first seen
+        self.seen: SeenKeys | None = None  # the check pass's keys so far
         self.project_ids: dict[str, int | None] = {}  # None: valid key, project not yet created
         self.project_problems: dict[str, str] = {}
         self.rows = 0
@@ -149,49 +150,63 @@ class _Pass:
             self.errors.append(message)
 
     def run(self, rows: Iterable[RawRow]) -> None:
+        """The check pass: convert and check every row (keeping them in `self.plan` when there is one)."""
         if self.default_project:
             self._resolve_projects({self.default_project: self.project_name})
-        batch: list[tuple[RawRow, dict[str, Any]]] = []
-        for row in rows:
-            self.rows += 1
-            if self.progress and self.rows % self.progress_every == 0:
-                self.progress(f"{'writing' if self.write else 'checking'}: {self.rows:,} rows")
-            if row.problems and not row.values:  # unreadable as a row (merged, too many cells): nothing to convert
-                for field_name, problem in row.problems:
-                    self.fail(row.error(field_name, problem))
-                continue
-            values, problems, warnings = self.convert(row)
-            problems = row.problems + problems
-            kind = values.get("issue_type", "")
-            self.summary.types[kind] += 1
-            if self.types is not None and kind.lower() not in self.types:
-                self.summary.skipped[kind] += 1
-                continue
-            for warning in warnings:
-                self.summary.warn(warning, row.short)
-            key = values.get("key")
-            if key:
-                if key in self.seen:
-                    problems.append(("key", f'"{key}" is also on {self.seen[key]} (a key may appear once per file)'))
+        self.seen = SeenKeys()
+        pending: list[tuple[RawRow, dict[str, Any], list]] = []
+        try:
+            for row in rows:
+                self.rows += 1
+                if self.progress and self.rows % self.progress_every == 0:
+                    self.progress(f"checking: {self.rows:,} rows")
+                if row.problems and not row.values:  # unreadable as a row (merged, too many cells): nothing to convert
+                    pending.append((row, {}, row.problems))
                 else:
-                    self.seen[key] = row.short
+                    values, problems, warnings = self.convert(row)
+                    kind = values.get("issue_type", "")
+                    self.summary.types[kind] += 1
+                    if self.types is not None and kind.lower() not in self.types:
+                        self.summary.skipped[kind] += 1
+                        continue
+                    for warning in warnings:
+                        self.summary.warn(warning, row.short)
+                    pending.append((row, values, row.problems + problems))
+                if len(pending) >= CHUNK_ROWS:
+                    self._check(pending)
+                    pending = []
+            if pending:
+                self._check(pending)
+        finally:
+            self.seen.close()
+        self.summary.rows = self.rows
+
+    def _check(self, pending: list[tuple[RawRow, dict[str, Any], list]]) -> None:
+        """Report the rows' problems, in file order, and a key given twice in the file; go on with the rest."""
+        places = self.seen.first_places(list({values["key"] for _, values, _ in pending if values.get("key")}))
+        new_places: dict[str, str] = {}
+        batch = []
+        for row, values, problems in pending:
+            key = values.get("key")
+            if key in places:
+                problems = [*problems, ("key", f'"{key}" is also on {places[key]} (a key may appear once per file)')]
+            elif key:
+                places[key] = new_places[key] = row.short
             if problems:
                 for field_name, problem in problems:
                     self.fail(row.error(field_name, problem))
                 continue
             batch.append((row, values))
-            if len(batch) >= CHUNK_ROWS:
-                self._apply(batch)
-                batch = []
+        self.seen.add(new_places)
         if batch:
             self._apply(batch)
-        self.summary.rows = self.rows
 
-    def run_plan(self, plan: IO, checked: ImportSummary) -> None:
-        """Write the rows the check pass converted and kept (`plan`), without reading or converting them again."""
+    def run_plan(self, plan: Plan, checked: ImportSummary) -> None:
+        """The write pass: write the rows the check pass converted and kept, without reading or converting them
+        again."""
         if self.default_project:
             self._resolve_projects({self.default_project: self.project_name})
-        for batch in _read_plan(plan):
+        for batch in plan.batches():
             self._apply(batch)
             self.rows += len(batch)
             if self.progress:
@@ -242,19 +257,18 @@ class _Pass:
 
     def _apply(self, batch: list[tuple[RawRow, dict[str, Any]]]) -> None:
         if self.plan is not None:
-            _write_plan(self.plan, batch)
+            self.plan.add(batch)
         wanted: dict[str, str] = {}
         for _, values in batch:
             if "project" in values and not wanted.get(values["project"]):
                 wanted[values["project"]] = values.get("project_name", "")
         self._resolve_projects(wanted)
-        # Plain values, not model instances: most rows of a re-import are unchanged and need no instance at all.
-        stored_rows = UserStory.objects.filter(key__in=[values["key"] for _, values in batch]).values(
-            "id", "key", "project_id", *STORY_FIELDS, "criteria_numbers", "criteria_next_number", "criteria_covered"
-        )
+        # Plain values, not model instances: most rows of a re-import are unchanged and need no instance at all, and
+        # the write pass writes dicts (stories.bulk).
+        stored_rows = UserStory.objects.filter(key__in=[values["key"] for _, values in batch]).values(*_STORED)
         existing = {stored["key"]: stored for stored in stored_rows}
-        to_create: list[UserStory] = []
-        to_update: list[UserStory] = []
+        to_create: list[dict[str, Any]] = []
+        to_update: list[dict[str, Any]] = []
         changed_fields: set[str] = set()
         for row, values in batch:
             project_key = values.get("project") or self.default_project
@@ -276,47 +290,35 @@ class _Pass:
                 if all(values[name] == stored[name] for name in STORY_FIELDS if name in values):
                     self.summary.unchanged += 1
                     continue
-            problems = _field_problems(values)
-            if problems:
-                for name, message in problems:
-                    self.fail(row.error(name if name in row.columns else None, message))
-                continue
-            if stored is None and not self.write:
-                self.summary.created += 1  # checking only: no instance needed
-                continue
-            if stored is None:
-                story = UserStory(key=values["key"])
-            else:
-                story = UserStory(key=values["key"], id=stored["id"], project_id=stored["project_id"])
-                for name in STORY_FIELDS:
-                    setattr(story, name, stored[name])
-            for name in STORY_FIELDS:
-                if name in values:
-                    setattr(story, name, values[name])
+            if not self.write:  # the write pass writes rows the check passed (or that equalled a stored story)
+                problems = _field_problems(values)
+                if problems:
+                    for name, message in problems:
+                        self.fail(row.error(name if name in row.columns else None, message))
+                    continue
+            given = {name: values[name] for name in STORY_FIELDS if name in values}
             if project_key:
-                story.project_id = project_id
+                given["project_id"] = project_id
             if stored is None:
-                n = len(story.acceptance_criteria)
-                # bulk_create skips save(), which numbers the criteria (stories.criteria): number them here.
-                story.criteria_numbers, story.criteria_next_number, story.criteria_count = (
-                    list(range(1, n + 1)),
-                    n + 1,
-                    n,
-                )
                 self.summary.created += 1
-                to_create.append(story)
+                if self.write:
+                    # No save(), which numbers the criteria (stories.criteria): number them here.
+                    n = len(given.get("acceptance_criteria", []))
+                    numbers = {"criteria_numbers": list(range(1, n + 1)), "criteria_next_number": n + 1}
+                    to_create.append({"key": values["key"], **given, **numbers, "criteria_count": n})
                 continue
-            changed = [name for name in STORY_FIELDS if getattr(story, name) != stored[name]]
+            story = {**stored, **given}
+            changed = [name for name in STORY_FIELDS if story[name] != stored[name]]
             if "acceptance_criteria" in changed:
-                story.criteria_numbers, story.criteria_next_number = ac.renumber(
+                story["criteria_numbers"], story["criteria_next_number"] = ac.renumber(
                     stored["acceptance_criteria"],
                     stored["criteria_numbers"],
-                    story.acceptance_criteria,
+                    story["acceptance_criteria"],
                     stored["criteria_next_number"],
                 )
-                story.criteria_count = len(story.acceptance_criteria)
+                story["criteria_count"] = len(story["acceptance_criteria"])
                 # Criteria kept their numbers where their text did; coverage is recounted when scenarios change.
-                story.criteria_covered = min(stored["criteria_covered"], story.criteria_count)
+                story["criteria_covered"] = min(stored["criteria_covered"], story["criteria_count"])
                 changed.extend(CRITERIA_FIELDS)
             if project_changed:
                 changed.append("project")
@@ -327,12 +329,24 @@ class _Pass:
             else:
                 self.summary.unchanged += 1
         if self.write and not self.error_count:
-            UserStory.objects.bulk_create(to_create, batch_size=500)
-            _update_rows(to_update, sorted(changed_fields))
-            # Bulk writes send no signals: record who imported what (stories.history), as stored.
-            history.record_bulk(UserStory, to_create, update=False)
-            if to_update:
-                history.record_bulk(UserStory, UserStory.objects.filter(pk__in=[s.pk for s in to_update]), update=True)
+            _write(to_create, to_update, sorted(changed_fields))
+
+
+# What the importer reads of a stored story: to compare, to renumber criteria, and (all tracked fields) for history.
+_STORED = ("id", "key", "project_id", "created_at", *STORY_FIELDS, *CRITERIA_FIELDS)
+
+
+def _write(to_create: list[dict[str, Any]], to_update: list[dict[str, Any]], changed_fields: list[str]) -> None:
+    """Write one batch with one executemany per statement (stories.bulk), and its history as the ORM would record it:
+    who imported (stories.history.recorded_as) and why."""
+    bulk.insert(UserStory, to_create)
+    if to_create:
+        ids = dict(UserStory.objects.filter(key__in=[s["key"] for s in to_create]).values_list("key", "id"))
+        for story in to_create:
+            story["id"] = ids[story["key"]]
+        history.record_rows(UserStory, to_create, update=False)
+    bulk.update(UserStory, to_update, changed_fields)
+    history.record_rows(UserStory, to_update, update=True)
 
 
 _VALIDATED = {name: UserStory._meta.get_field(name) for name in ("key", *STORY_FIELDS)}
@@ -351,27 +365,6 @@ def _field_problems(values: dict[str, Any]) -> list[tuple[str, str]]:
             except ValidationError as error:
                 problems.append((name, " ".join(error.messages)))
     return problems
-
-
-def _update_rows(stories: list[UserStory], field_names: list[str]) -> None:
-    """UPDATE the given fields (and updated_at) of these stories with one executemany.
-
-    Measured on SQLite with 5,000 stories: bulk_update() 2.0 s (it builds a CASE WHEN per field), one UPDATE per
-    row through the ORM 1.0 s, this 0.15 s. Values go through each field's get_db_prep_save, as the ORM's do.
-    """
-    if not stories:
-        return
-    now = timezone.now()
-    fields = [UserStory._meta.get_field(name) for name in [*field_names, "updated_at"]]
-    quote = connection.ops.quote_name
-    assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
-    sql = f"UPDATE {quote(UserStory._meta.db_table)} SET {assignments} WHERE {quote('id')} = %s"
-    params = []
-    for story in stories:
-        story.updated_at = now
-        params.append([*(f.get_db_prep_save(getattr(story, f.attname), connection) for f in fields), story.pk])
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, params)
 
 
 def import_stories(
@@ -449,51 +442,26 @@ def _import_stream(stream: IO, name: str, *, project_key, fmt, types, dry_run, s
     settings = {"fmt": fmt_used, "default_project": project_key, "types": types, **settings}
 
     check = _Pass(write=False, **settings)
-    check.plan = tempfile.TemporaryFile() if not dry_run else None
+    check.plan = Plan() if not dry_run else None
     try:
-        check.run(rows)
-    except ImportFailed as failure:  # unreadable file: report it after the row problems found before it
-        for error in failure.errors:
-            check.fail(error)
-    if check.error_count:
-        _close(check.plan)
-        raise ImportFailed(check.errors, check.error_count)
-    if dry_run:
-        check.summary.dry_run = True
-        return check.summary
-    if not (check.summary.created or check.summary.updated or check.summary.projects_created):
-        _close(check.plan)
-        return check.summary  # a re-import of an unchanged file: no second pass, no write lock
-
-    try:
-        check.plan.seek(0)
+        try:
+            check.run(rows)
+        except ImportFailed as failure:  # unreadable file: report it after the row problems found before it
+            for error in failure.errors:
+                check.fail(error)
+        if check.error_count:
+            raise ImportFailed(check.errors, check.error_count)
+        if dry_run:
+            check.summary.dry_run = True
+            return check.summary
+        if not (check.summary.created or check.summary.updated or check.summary.projects_created):
+            return check.summary  # a re-import of an unchanged file: no second pass, no write lock
         with transaction.atomic():
             write = _Pass(write=True, **settings)
             write.run_plan(check.plan, check.summary)
             if write.error_count:  # the database changed between the passes; the transaction rolls back
                 raise ImportFailed(write.errors, write.error_count)
+        return write.summary
     finally:
-        _close(check.plan)
-    return write.summary
-
-
-# The check pass's converted rows, pickled a batch at a time into a temporary file: the write pass reads them back
-# instead of parsing and converting the file again (conversion is half of a pass, measured), and memory stays flat.
-
-
-def _write_plan(plan: IO, batch: list[tuple[RawRow, dict[str, Any]]]) -> None:
-    slim = [(RawRow(row.location, row.short, {}, row.columns, row.word), values) for row, values in batch]
-    pickle.dump(slim, plan, protocol=pickle.HIGHEST_PROTOCOL)
-
-
-def _read_plan(plan: IO) -> Iterable[list[tuple[RawRow, dict[str, Any]]]]:
-    while True:
-        try:
-            yield pickle.load(plan)  # noqa: S301 - our own temporary file, written just before
-        except EOFError:
-            return
-
-
-def _close(plan: IO | None) -> None:
-    if plan is not None:
-        plan.close()
+        if check.plan is not None:
+            check.plan.close()

@@ -1,7 +1,7 @@
 """Template filters for showing Gherkin and asking stories.permissions."""
 
 from django import template
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import SafeString
 
 from stories import gherkin, permissions
 
@@ -10,9 +10,15 @@ register = template.Library()
 
 @register.filter
 def gherkin_steps(steps: str, indent: int = 2) -> SafeString:
-    """Steps with highlighted keywords, indented under their `Scenario:` line (escaping is done by highlight)."""
-    pad = " " * int(indent)
-    return mark_safe("\n".join(pad + line for line in str(gherkin.highlight(steps or "")).split("\n")))
+    """Steps with highlighted keywords, indented under their `Scenario:` line, tables aligned and indented under
+    their step or `Examples:` (escaping is done by gherkin.highlight_block)."""
+    return gherkin.highlight_block(str(steps or ""), int(indent))
+
+
+@register.filter
+def scenario_keyword(steps: str) -> str:
+    """`Scenario Outline` for steps with an Examples table, else `Scenario`."""
+    return gherkin.scenario_keyword(str(steps or ""))
 
 
 @register.filter

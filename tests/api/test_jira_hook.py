@@ -2,6 +2,7 @@
 
 import copy
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,21 @@ def test_an_issue_created_webhook_creates_the_story_and_queues_its_generation(
     job = GenerationJob.objects.get()
     assert (job.story, job.test_cases, job.test_types) == (story, 2, ["API"])
     assert body["job"]["id"] == str(job.pk) and job.task_id  # queued, not run: the answer did not wait
+
+
+@pytest.mark.django_db(transaction=True)  # the enqueue runs on commit, inside the request, as in production
+def test_a_frozen_redis_keeps_the_story_and_fails_its_job_with_the_page_s_reason(api, hook, payload, frozen_broker):
+    started = time.monotonic()
+    response = api.post("/api/hooks/jira", payload)
+    assert time.monotonic() - started < 2, "the queue's bounded wait, not redis-py's retried 5 s"
+    assert response.status_code == 202, "the story is in; a 5xx would make Jira resend it and queue nothing"
+    body = response.json()
+    assert (body["story"], body["result"]) == ("SHOP-77", "created")
+    assert body["job"]["status"] == "failed"
+    assert body["job"]["error"].startswith("Could not reach the job queue")
+    assert any("Could not reach the job queue" in warning for warning in body["warnings"])
+    assert len(frozen_broker.connections) == 1
+    assert GenerationJob.objects.get().status == "failed"
 
 
 def test_a_replayed_webhook_changes_nothing_twice(api, hook, payload):

@@ -1,6 +1,8 @@
 """Jobs over the API with a token: read, cancel, review suggestions (read, edit, delete), save, discard, and
 generation for many stories at once."""
 
+import time
+
 import pytest
 
 from generation.models import GenerationJob, JobStatus
@@ -108,6 +110,24 @@ def test_generate_for_a_project_and_named_stories(api, story, project, django_ca
     assert all(j["test_cases"] == 2 and j["test_types"] == ["API"] for j in body["jobs"])
     assert body["refused"] == [{"story": "LOOSE-1", "code": "invalid_request", "error": body["refused"][0]["error"]}]
     assert "not linked to a project" in body["refused"][0]["error"]
+
+
+@pytest.mark.django_db(transaction=True)  # the enqueue runs on commit, inside the request, as in production
+def test_a_frozen_redis_holds_a_bulk_generate_once_and_refuses_every_story_with_the_page_s_reason(
+    api, project, frozen_broker
+):
+    keys = [factories.make_story(project=project, key=f"SHOP-{n}").key for n in range(1, 7)]
+    started = time.monotonic()
+    response = api.post("/api/generate", {"stories": keys, "test_types": "API"})
+    elapsed = time.monotonic() - started
+    assert len(frozen_broker.connections) == 1, "one round trip for the six stories"
+    assert elapsed < 6 * 0.5, "waited once for the broker, not once per story"
+    assert response.status_code == 202
+    body = response.json()
+    assert body["jobs"] == []
+    assert [(r["story"], r["code"]) for r in body["refused"]] == [(key, "queue_unavailable") for key in keys]
+    assert all(r["error"].startswith("Could not reach the job queue") for r in body["refused"])
+    assert set(GenerationJob.objects.values_list("status", flat=True)) == {JobStatus.FAILED}
 
 
 def test_generate_refuses_bad_options_and_unknown_stories_before_queueing_anything(api, story):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from django.test import Client
 from stories import permissions
 from stories.models import Project, Role
 from tests import factories
-from tests.services import ROOT, django_env, free_port, wait_for_port
+from tests.services import ROOT, Daphne
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -66,71 +65,15 @@ def screenshot(page, name: str) -> Path:
     return path
 
 
-class LiveServer:
-    """`daphne qaforge.asgi:application` in a subprocess on a fixed port, against the test database.
+class LiveServer(Daphne):
+    """`tests.services.Daphne` with the browser tests' settings (`tests.browser.live_settings`: no persistent
+    database connections, the tests' password hasher), against the test database.
 
     stop()/start()/restart() keep the port, so a page that is open can reconnect to the new process.
     """
 
     def __init__(self, log_path: Path, **env: str):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        self.env = env
-        self.process: subprocess.Popen | None = None
-
-    def __str__(self) -> str:
-        return self.url
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def start(self, timeout: float = 30.0) -> None:
-        if self.running:
-            return
-        daphne = Path(sys.executable).parent / "daphne"
-        env = django_env(DJANGO_SETTINGS_MODULE="tests.browser.live_settings", PYTHONPATH=str(ROOT), **self.env)
-        # Set for the test process only (see _playwright): the server keeps Django's async-safety checks.
-        env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        with open(self.log_path, "a") as log:
-            log.write(f"---- starting daphne on port {self.port} ----\n")
-            log.flush()
-            self.process = subprocess.Popen(
-                [str(daphne), "-b", "127.0.0.1", "-p", str(self.port), "qaforge.asgi:application"],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        try:
-            wait_for_port(self.port, timeout=timeout, process=self.process)
-        except (RuntimeError, TimeoutError) as error:
-            self.stop()
-            raise RuntimeError(f"daphne did not start: {error}\n{self.log()[-4000:]}") from error
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout)
-        self.process = None
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    def log(self) -> str:
-        try:
-            return self.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return ""
+        super().__init__(log_path, DJANGO_SETTINGS_MODULE="tests.browser.live_settings", PYTHONPATH=str(ROOT), **env)
 
 
 @pytest.fixture(scope="session")

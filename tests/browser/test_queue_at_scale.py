@@ -6,6 +6,7 @@ No cluster runs here, so the queued jobs stay queued and their badges keep their
 import pytest
 from playwright.sync_api import expect
 
+from generation.models import GenerationJob
 from tests import factories
 from tests.browser.conftest import screenshot
 
@@ -30,3 +31,34 @@ def test_queued_badges_say_how_many_jobs_are_ahead(logged_in_page, width):
     expect(page.locator(f"#story-{stories[1].pk}-badge")).to_contain_text("Queued · 1 ahead")
     expect(page.locator(f"#story-{stories[2].pk}-badge")).to_contain_text("Queued · 2 ahead")
     screenshot(page, f"scale-2-queued-ahead-{width}")
+
+
+@pytest.fixture
+def gemini_web(asgi_server):
+    """The web server with a Gemini key, so the dialog estimates model calls (no call is made: no cluster runs)."""
+    asgi_server.env["GEMINI_API_KEY"] = "test-key-not-secret"
+    asgi_server.restart()
+    yield asgi_server
+    del asgi_server.env["GEMINI_API_KEY"]
+    asgi_server.restart()
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_dialog_s_estimate_counts_the_calls_queued_ahead(gemini_web, logged_in_page, width):
+    page = logged_in_page
+    page.set_viewport_size({"width": width, "height": 900})
+    project = factories.make_project(key="SHOP", name="Web shop")
+    waiting = factories.make_project(key="BULK", name="Someone's sprint")
+    for n in range(40):  # another lead's sprint, queued: 40 x 3 calls ahead
+        story = factories.make_story(project=waiting, key=f"BULK-{n}")
+        GenerationJob.objects.create(story=story, test_cases=9, scenarios_per_test=5)
+    story = factories.make_story(project=project, key="SHOP-1", title="Pay with a voucher")
+    page.goto("/stories/?project=SHOP")
+    page.get_by_label(f"Select {story.key}").check()
+    page.get_by_role("button", name="Generate for selected").click()
+    estimate = page.locator("dialog.generate-dialog[open] #generate-estimate")
+    expect(estimate).to_contain_text("About 1 model call")
+    expect(estimate).to_contain_text("with 120 calls queued ahead")
+    box, dialog = estimate.bounding_box(), page.locator("dialog.generate-dialog[open]").bounding_box()
+    assert box["x"] >= dialog["x"] and box["x"] + box["width"] <= dialog["x"] + dialog["width"], "inside the dialog"
+    screenshot(page, f"scale-3-estimate-queued-ahead-{width}")

@@ -55,6 +55,43 @@ def test_story_form_shows_errors_inline_then_saves_with_a_toast(logged_in_page):
     assert UserStory.objects.get(key="SHOP-77").acceptance_criteria[1] == "The list survives a logout"
 
 
+@pytest.mark.parametrize("width", [1280, 390])
+def test_story_form_warns_beside_the_key_while_it_is_typed_and_still_saves(logged_in_page, width):
+    page = logged_in_page
+    page.set_viewport_size({"width": width, "height": 900})
+    factories.make_project(key="SHOP", name="Web shop")
+    page.goto("/stories/new/?project=SHOP")
+    key = page.get_by_label("Key")
+    warning = page.locator("#key-warning")
+
+    key.press_sequentially("web-4")
+    expect(warning).to_contain_text("WEB-4 does not start with SHOP-, the project's key")
+    expect(key).to_be_focused()  # the warning arrives beside the field; typing goes on
+    screenshot(page, f"story-form-key-warning-{width}")
+    box, field = warning.bounding_box(), key.bounding_box()
+    assert box["y"] >= field["y"] + field["height"] - 1 and box["x"] == pytest.approx(field["x"], abs=2)
+
+    key.fill("SHOP-4")
+    expect(warning).to_be_empty()
+    page.get_by_label("Project").select_option(label="— no project —")
+    key.fill("web-4")
+    page.wait_for_timeout(600)  # past the warning's delay: with no project there is nothing to warn about
+    expect(warning).to_be_empty()
+    page.get_by_label("Project").select_option(label="SHOP — Web shop")
+    expect(warning).to_contain_text("does not start with SHOP-")
+
+    page.get_by_label("Title").fill("Pay by voucher")
+    page.get_by_role("button", name="Create story").click()  # a warning, not an error: the save goes through
+    expect(page).to_have_url(re.compile(r"/stories/WEB-4/$"))
+    expect(page.locator("#toasts .toast-success")).to_contain_text("Story WEB-4 created.")
+    expect(page.locator("#toasts .toast-warning")).to_have_count(0)  # said once, beside the key
+    assert UserStory.objects.get(key="WEB-4").project.key == "SHOP"
+
+    page.goto("/stories/WEB-4/edit/")
+    expect(page.locator("#key-warning")).to_contain_text("WEB-4 does not start with SHOP-")
+    screenshot(page, f"story-form-key-warning-edit-{width}")
+
+
 def test_server_restart_keeps_the_address(logged_in_page, asgi_server):
     page = logged_in_page
     factories.make_story(key="ST-1", title="Survives a restart")

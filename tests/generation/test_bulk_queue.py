@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 
 import pytest
@@ -12,44 +10,6 @@ from django.urls import reverse
 from generation.models import GenerationJob, JobStatus
 from tests import factories
 from tests.generation.test_views import HTMX, toasts
-
-
-class FrozenRedis:
-    """A TCP server that accepts connections and never answers: a Redis that is up but stuck."""
-
-    def __init__(self) -> None:
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.port = self.server.getsockname()[1]
-        self.connections: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                connection, _ = self.server.accept()
-            except OSError:
-                return
-            self.connections.append(connection)
-
-    def close(self) -> None:
-        for connection in self.connections:
-            connection.close()
-        self.server.close()
-
-
-@pytest.fixture
-def frozen_broker(monkeypatch, settings):
-    import django_q.tasks
-    import redis
-    from django_q.brokers.redis_broker import Redis
-
-    frozen = FrozenRedis()
-    settings.QAFORGE_QUEUE_TIMEOUT_SECONDS = 0.5
-    client = redis.Redis(host="127.0.0.1", port=frozen.port)  # as django-q2 builds it: no timeout of its own
-    monkeypatch.setattr(Redis, "get_connection", staticmethod(lambda list_key=None: client))
-    monkeypatch.setattr(django_q.tasks, "get_broker", lambda list_key=None: Redis(list_key="frozen"))
-    yield frozen
-    frozen.close()
 
 
 @pytest.mark.django_db(transaction=True)  # the enqueue runs on commit, inside the request, as in production

@@ -12,6 +12,7 @@ import sys
 import time
 
 import pytest
+from django.db import transaction
 
 from generation import jobs
 from generation.models import BatchCheckpoint, GenerationJob, JobStatus
@@ -110,8 +111,9 @@ def test_two_requests_for_the_same_story_run_one_job(cluster):
 
 def test_a_job_cancelled_while_queued_never_runs(cluster):
     story = factories.make_story()
-    job, _ = jobs.queue_generation(story)
-    jobs.cancel_job(job)
+    with transaction.atomic():  # its task reaches the broker on commit: cancelled before any worker can take it
+        job, _ = jobs.queue_generation(story)
+        jobs.cancel_job(job)
     other, _ = jobs.queue_generation(factories.make_story(), test_cases=1, scenarios_per_test=1)
     wait_until(lambda: all_finished([other.pk]), message="the other job to finish")
     job.refresh_from_db()

@@ -32,7 +32,7 @@ def test_a_suggestion_repeating_a_saved_test_case_is_flagged_and_skipped_by_defa
     assert f"TC-{saved.pk} · Add a book</a>: skipped." in html
     assert 'name="case-0-DELETE" id="id_case-0-DELETE" checked' in html  # the default action: skip
     assert 'name="case-1-DELETE" id="id_case-1-DELETE">' in html
-    assert "<span data-kept-count>1</span> of 2 suggested test cases kept" in html
+    assert "<span data-kept-count>1</span> of <span data-total-count>2</span> suggested test cases kept" in html
 
     client_logged_in.post(reverse("generation:save", args=[job.pk]), review_data(job, **{"case-0-DELETE": "on"}))
     assert list(TestCase.objects.exclude(pk=saved.pk).values_list("title", flat=True)) == [second.title]

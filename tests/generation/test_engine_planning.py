@@ -29,17 +29,18 @@ def test_the_batch_size_setting_is_read_at_call_time(settings):
     assert len(plan(CART, GenerationRequest(4, 3)).batches) == 4
 
 
-def test_every_test_case_gets_its_own_focus_happy_paths_first():
+def test_every_test_case_gets_its_own_focus_happy_paths_first_then_stated_limits():
     cases = plan(CART, GenerationRequest(test_cases=10, scenarios_per_test=1)).cases
     focus = [(c.criterion_index, c.angle) for c in cases]
 
     assert focus[:3] == [(0, "happy"), (1, "happy"), (2, "happy")]
-    assert focus[3:6] == [(0, "negative"), (1, "negative"), (2, "negative")]
-    # Only the criterion with a numeric limit gets a boundary test case.
+    # Only the criterion with a numeric limit ("at most 50 items") gets a boundary test case, before the negatives.
+    assert focus[3] == (1, "boundary")
+    assert focus[4:7] == [(0, "negative"), (1, "negative"), (2, "negative")]
     assert [f for f in focus if f[1] == "boundary"] == [(1, "boundary")]
     assert len(set(focus)) == len(focus)
     assert [c.test_type for c in cases[:4]] == ["FUNCTIONAL", "UI", "FUNCTIONAL", "UI"]
-    assert cases[0].priority == "high" and cases[6].priority == "medium"
+    assert cases[0].priority == "high" and cases[3].priority == "medium"
 
 
 def test_focus_repeats_as_a_new_variation_once_every_combination_is_taken():
@@ -74,7 +75,7 @@ def test_each_batch_prompt_names_only_its_own_test_cases():
     prompt = batch_prompt(the_plan, the_plan.batches[1])
 
     assert "Batch 2 of 3." in prompt
-    assert "- case 4 | type UI | scenarios 5 | angle negative" in prompt
+    assert "- case 4 | type UI | scenarios 5 | angle boundary" in prompt
     assert "- case 1 |" not in prompt and "- case 7 |" not in prompt
     assert "2. The cart holds at most 50 items" in prompt
 

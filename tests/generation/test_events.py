@@ -45,8 +45,9 @@ def in_thread(func, *args, **kwargs):
 
 async def ticked(baseline: int):
     """Wait until the watcher has read the database since `baseline` (its tick count before): what ends after
-    that is news to it."""
-    while events.watcher.ticks <= baseline:
+    that is news to it. A tick is counted when it starts and ticks run one after another, so the tick that started
+    after `baseline` has finished its reads once the next one has started."""
+    while events.watcher.ticks <= baseline + 1:
         await asyncio.sleep(0.05)
 
 

@@ -84,10 +84,38 @@ def test_a_single_story_queued_behind_forty_starts_before_most_of_them(tmp_path)
 def test_the_estimate_counts_calls_and_names_the_limit_that_sets_the_time(db, settings):
     settings.QAFORGE_LLM_RPM, settings.QAFORGE_LLM_RATE_WINDOW_SECONDS = 100, 60
     request = GenerationRequest(test_cases=9, scenarios_per_test=5)  # 45 scenarios: 3 calls
-    assert runs.estimate(10, request) == {"calls": 30, "seconds": runs.DEFAULT_CALL_SECONDS, "limited_by": ""}
+    assert runs.estimate(10, request) == {
+        "calls": 30,
+        "seconds": runs.DEFAULT_CALL_SECONDS,
+        "limited_by": "",
+        "ahead_calls": 0,
+    }
     guess = runs.estimate(50, request)  # 150 calls: the last 50 wait a window
     assert (guess["calls"], guess["limited_by"]) == (150, "requests per minute")
     assert guess["seconds"] == 60 + runs.DEFAULT_CALL_SECONDS
+
+
+def test_the_estimate_counts_the_work_already_queued_or_running_ahead_of_the_selection(db, project, settings):
+    settings.QAFORGE_LLM_RPM, settings.QAFORGE_LLM_RATE_WINDOW_SECONDS = 100, 60
+    request = GenerationRequest(test_cases=9, scenarios_per_test=5)  # 3 calls a story
+    for _ in range(30):  # queued: 3 calls each, 90
+        GenerationJob.objects.create(story=factories.make_story(project=project), test_cases=9, scenarios_per_test=5)
+    GenerationJob.objects.create(  # running, 2 of its 10 batches done: 8 calls left
+        story=factories.make_story(project=project), status=JobStatus.RUNNING, batches_total=10, batches_done=2
+    )
+    GenerationJob.objects.create(story=factories.make_story(project=project), status=JobStatus.READY)  # done: none
+    assert runs.work_ahead() == {"jobs": 31, "calls": 98}
+    guess = runs.estimate(1, request)  # alone, 3 calls would take one call's time; behind 98, they wait a window
+    assert (guess["calls"], guess["ahead_calls"], guess["limited_by"]) == (3, 98, "requests per minute")
+    assert guess["seconds"] == 60 + runs.DEFAULT_CALL_SECONDS
+
+
+def test_the_generate_dialog_says_how_much_is_queued_ahead(client_logged_in, project, monkeypatch):
+    monkeypatch.setenv("GEMINI_API_KEY", "test-key-not-secret")
+    GenerationJob.objects.create(story=factories.make_story(project=project), test_cases=9, scenarios_per_test=5)
+    story = factories.make_story(project=project, key="SHOP-1")
+    page = client_logged_in.get(reverse("generation:generate"), {"stories": story.key}, headers=HTMX).content.decode()
+    assert "About 1 model call · about 20 s with 3 calls queued ahead" in page
 
 
 def test_the_generate_dialog_shows_the_estimate_and_follows_the_options(client_logged_in, project, monkeypatch):

@@ -1,14 +1,17 @@
 """The job workflow as callers see it: queueing rules, running a job, saving reviewed suggestions, reaping."""
 
+import threading
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
 from generation import jobs, runs
+from generation.group_commit import GroupCommit
 from generation.models import BatchCheckpoint, GenerationJob, JobStatus, SuggestedTestCase
 from stories.models import TestCase
 from tests import factories
+from tests.cluster import wait_until
 from tests.factories import make_ready_job
 
 # --- queueing ----------------------------------------------------------------------------------------------------
@@ -197,7 +200,7 @@ def test_invalid_gherkin_in_an_edit_saves_nothing_and_says_where(story):
     with pytest.raises(jobs.SuggestionErrors) as error:
         jobs.save_suggestions(job, edits)
     assert error.value.errors == {
-        suggestion.pk: {0: ["The scenario needs a 'Then' step that states the expected outcome."]}
+        suggestion.pk: {0: ["Steps: The scenario needs a 'Then' step that states the expected outcome."]}
     }
     assert not TestCase.objects.exists()
     job.refresh_from_db()
@@ -279,9 +282,10 @@ def test_the_reaper_runs_every_minute_on_a_django_q_schedule(db):
 @pytest.mark.parametrize(
     "edit, message",
     [
-        ({"priority": "urgent"}, "Unknown priority 'urgent'."),
-        ({"title": "x" * 301}, "The title is too long (at most 300 characters)."),
-        ({"scenarios": []}, "A test case needs at least one scenario"),
+        ({"priority": "urgent"}, "Priority: Select a valid choice. urgent is not one of the available choices."),
+        ({"title": "x" * 301}, "Title: Ensure this value has at most 300 characters (it has 301)."),
+        ({"title": "  "}, "Title: This field is required."),
+        ({"scenarios": []}, "Keep at least one scenario, or delete the whole test case."),
     ],
 )
 def test_edits_that_the_database_would_refuse_are_reported_not_saved(story, edit, message):
@@ -299,7 +303,7 @@ def test_a_scenario_name_longer_than_the_column_is_reported(story):
     long_name = {"name": "n" * 301, "steps": "Given a cart\nWhen I add an item\nThen I see 1 item"}
     with pytest.raises(jobs.SuggestionErrors) as error:
         jobs.save_suggestions(job, [{"id": suggestion.pk, "scenarios": [long_name]}])
-    assert error.value.errors[suggestion.pk][0] == ["The scenario name is too long (at most 300 characters)."]
+    assert error.value.errors[suggestion.pk][0] == ["Name: Ensure this value has at most 300 characters (it has 301)."]
 
 
 def test_requeue_keeps_one_active_job_per_story_and_leaves_a_live_run_alone(story):
@@ -312,16 +316,69 @@ def test_requeue_keeps_one_active_job_per_story_and_leaves_a_live_run_alone(stor
         jobs.requeue_job(live)
 
 
+def _batches_done(*results, total: int = 2) -> GenerationJob:
+    """A running job whose engine reported these finished batches (through a worker's writer, as a run does)."""
+    job, _ = jobs.queue_generation(factories.make_story(), enqueue=False)
+    GenerationJob.objects.filter(pk=job.pk).update(status="running", run_token="t")
+    writer = GroupCommit().start()
+    run = runs._Run(job, runs.Lease("t"), writer)
+    for result in results:
+        run.on_batch_done(result, 1, total)
+    writer.stop()
+    return job
+
+
 def test_a_failed_batch_is_not_checkpointed_so_the_next_run_asks_it_again(transactional_db):
     from generation.engine import BatchResult
 
+    failed = BatchResult(index=0, suggestions=[], attempts=4, retries=3, seconds=1.0, dropped_invalid=0, error="500")
+    job = _batches_done(failed)
+    assert not BatchCheckpoint.objects.filter(job=job).exists()
+
+
+def test_a_batch_checkpointed_again_by_a_retried_run_is_replaced_not_added(transactional_db):
+    from generation.engine import BatchResult
+
+    job = _batches_done(*(BatchResult(index=0, suggestions=[], attempts=1, seconds=s) for s in (1.0, 2.0)))
+    [checkpoint] = BatchCheckpoint.objects.filter(job=job)
+    assert checkpoint.result["seconds"] == 2.0
+    job.refresh_from_db()
+    assert (job.batches_done, job.batches_total, job.phase) == (1, 2, "Batch 1 of 2")
+
+
+def test_writes_handed_to_the_writer_together_are_committed_together_and_one_failure_keeps_the_others(
+    transactional_db,
+):
     story = factories.make_story()
     job, _ = jobs.queue_generation(story, enqueue=False)
-    GenerationJob.objects.filter(pk=job.pk).update(status="running", run_token="t")
-    run = runs._Run(job, runs.Lease("t"))
-    failed = BatchResult(index=0, suggestions=[], attempts=4, retries=3, seconds=1.0, dropped_invalid=0, error="500")
-    run.on_batch_done(failed, 1, 2)
-    assert not BatchCheckpoint.objects.filter(job=job).exists()
+    writer = GroupCommit()  # not started yet: both writes wait, then go in one transaction
+    outcomes = {}
+
+    def hand(name, fn):
+        try:
+            outcomes[name] = writer.run(fn)
+        except Exception as error:  # noqa: BLE001
+            outcomes[name] = error
+
+    def checkpoint():
+        BatchCheckpoint.objects.create(job=job, index=0, result={})
+        return "written"
+
+    def broken():
+        BatchCheckpoint.objects.create(job=job, index=1, result={})
+        raise ValueError("this write fails")
+
+    threads = [threading.Thread(target=hand, args=item) for item in (("good", checkpoint), ("bad", broken))]
+    for thread in threads:
+        thread.start()
+    wait_until(lambda: len(writer._pending) == 2, message="both writes waiting")
+    writer.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    writer.stop()
+    assert outcomes["good"] == "written"
+    assert isinstance(outcomes["bad"], ValueError)
+    assert list(BatchCheckpoint.objects.filter(job=job).values_list("index", flat=True)) == [0]
 
 
 def test_saving_with_nothing_kept_is_a_discard(story):

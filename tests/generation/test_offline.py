@@ -70,7 +70,7 @@ def test_plain_criteria_become_happy_negative_and_edge_scenarios_in_the_storys_w
     assert edge.title.endswith("— edge cases") and edge.priority == "low"
 
 
-def test_numeric_limits_give_boundary_values():
+def test_numeric_limits_give_a_scenario_outline_of_the_boundary_values():
     story = StorySnapshot(
         key="ACC-1",
         title="Choose a password",
@@ -81,20 +81,48 @@ def test_numeric_limits_give_boundary_values():
     boundary = [s for s in result.suggestions if s.title.endswith("boundary values")]
     names = [[sc.name for sc in case.scenarios] for case in boundary]
 
-    assert names[0][:3] == [
-        "8 characters is accepted (exactly at the limit)",
-        "9 characters is accepted (just inside the limit)",
+    assert names[0][:2] == [
+        "Values around the limit of 8 characters",
         "7 characters is rejected (just outside the limit)",
     ]
-    assert names[1] == [
-        "3 characters is accepted (exactly at the limit)",
-        "20 characters is accepted (exactly at the limit)",
+    assert names[1][:3] == [
+        "Values around the limit of 3 to 20 characters",
         "2 characters is rejected (just outside the limit)",
         "21 characters is rejected (just outside the limit)",
     ]
-    rejected = boundary[0].scenarios[2].steps
+    assert boundary[1].scenarios[0].steps == (
+        "Given a signed-in new customer\n"
+        "When the new customer chooses a password with <value> characters\n"
+        "Then it is <outcome>\n"
+        "Examples:\n"
+        "| value | edge         | outcome  |\n"
+        "| 3     | at the limit | accepted |\n"
+        "| 20    | at the limit | accepted |\n"
+        "| 2     | just outside | rejected |\n"
+        "| 21    | just outside | rejected |"
+    )
+    rejected = boundary[0].scenarios[1].steps
     assert "When the new customer chooses a password with 7 characters" in rejected
-    assert "Then it is rejected with a message that states the limit of 8 characters" in rejected
+    assert (
+        "Then it is rejected with a message that states the limit of 8 characters\nAnd nothing is changed" in rejected
+    )
+
+
+def test_an_outline_is_valid_gherkin_and_cites_its_criterion():
+    result = offline(cart_snapshot(criteria=3), GenerationRequest(test_cases=8, scenarios_per_test=3))
+    outlines = [sc for case in result.suggestions for sc in case.scenarios if "Examples:" in sc.steps]
+
+    assert outlines, "the limit 'at most 50 items' gives a Scenario Outline"
+    for outline in outlines:
+        assert scenario_problems(ScenarioText(outline.name, outline.steps, outline.tags)) == []
+        assert outline.criteria == [2]  # AC-2: "The cart holds at most 50 items"
+        assert "| 50    | at the limit | accepted |" in outline.steps
+        assert "| 51    | just outside | rejected |" in outline.steps
+
+
+def test_criteria_without_numbers_give_no_outline():
+    result = offline(cart_snapshot(criteria=3, acceptance_criteria=("Removing the last item empties the cart",)))
+    assert not any("Examples:" in sc.steps for sc in scenarios(result))
 
 
 def test_a_time_limit_shapes_performance_checks():

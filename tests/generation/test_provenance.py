@@ -4,6 +4,7 @@ asked and who saved; which acceptance criteria each scenario covers; jobs for so
 import pytest
 
 from generation import jobs
+from generation.engine.offline import OFFLINE_VERSION
 from generation.engine.prompts import PROMPT_VERSION
 from generation.models import GenerationJob
 from stories.models import Scenario
@@ -32,7 +33,7 @@ def run(story, user=None, **options) -> GenerationJob:
 
 def test_an_offline_job_and_its_saved_test_cases_record_their_provenance(cart, user):
     job = run(cart, user=user, test_cases=3, scenarios_per_test=2)
-    assert (job.generator, job.model, job.prompt_version) == ("offline", "", "offline-1")
+    assert (job.generator, job.model, job.prompt_version) == ("offline", "", OFFLINE_VERSION)
     assert job.story_revision == cart.revision
     assert job.story_criteria == [[1, CRITERIA[0]], [2, CRITERIA[1]], [3, CRITERIA[2]]]
 
@@ -40,7 +41,7 @@ def test_an_offline_job_and_its_saved_test_cases_record_their_provenance(cart, u
     job.refresh_from_db()
     assert (job.saved_by, job.review_outcome) == (user, {"suggested": 3, "unchanged": 3, "edited": 0, "deleted": 0})
     case = saved[0]
-    assert (case.generator, case.prompt_version, case.story_revision) == ("offline", "offline-1", cart.revision)
+    assert (case.generator, case.prompt_version, case.story_revision) == ("offline", OFFLINE_VERSION, cart.revision)
     assert (case.requested_by, case.author, case.review) == (user, user, "unchanged")
     assert case.generated_at == job.finished_at
 

@@ -28,13 +28,16 @@ def test_requests_per_minute_grant_what_fits_and_say_when_the_oldest_call_leaves
     assert retry == pytest.approx(10 + ratelimit.MARGIN_SECONDS), "the call granted 50 s ago leaves in 10 s"
 
 
-def test_tokens_per_minute_count_the_estimates_and_wait_for_enough_tokens_to_leave():
+def test_tokens_per_minute_count_the_estimates_and_ask_again_soon_or_when_enough_tokens_leave():
     limits = Limits(tpm=1000, window=60)
     window = [(NOW - 40, 600), (NOW - 5, 300)]
     assert decide(NOW, window, 0, 0, [100], limits) == (1, 0.0)
     granted, retry = decide(NOW, window, 0, 0, [200], limits)
     assert granted == 0
-    assert retry == pytest.approx(20 + ratelimit.MARGIN_SECONDS)
+    # The 600 leave in 20.5 s, but a finished call anywhere may report fewer tokens than estimated before that.
+    assert retry == ratelimit.TPM_POLL_SECONDS
+    leaving = [(NOW - 60.3, 600), (NOW - 5, 300)]
+    assert decide(NOW, leaving, 0, 0, [200], limits)[1] == pytest.approx(0.2), "the 600 leave in 0.2 s"
 
 
 def test_a_call_larger_than_the_whole_token_budget_still_goes_when_nothing_else_counts():
@@ -87,6 +90,14 @@ def test_a_store_corrects_the_estimate_with_the_real_token_count(store):
     assert store.exchange(Exchange(NOW, first, []), limits)[0] == 1
     assert store.exchange(Exchange(NOW + 1, ids(1), []), limits)[0] == 0, "950 estimated + 100 > 1000"
     assert store.exchange(Exchange(NOW + 2, ids(1), [("a" * 32, 300)]), limits)[0] == 1, "only 300 were used"
+
+
+def test_a_store_held_back_by_tokens_per_minute_asks_again_soon(store):
+    limits = Limits(tpm=1000, window=60)
+    assert store.exchange(Exchange(NOW, [("c" * 32, 950)], []), limits)[0] == 1
+    granted, retry = store.exchange(Exchange(NOW + 1, ids(1), []), limits)
+    assert granted == 0
+    assert retry == pytest.approx(ratelimit.TPM_POLL_SECONDS), "not the 59.5 s until the 950 leave the window"
 
 
 def test_a_store_counts_a_call_from_when_its_request_left_once_it_ends(store):

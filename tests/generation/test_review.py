@@ -65,8 +65,8 @@ def test_the_coverage_strip_shows_each_criterion_and_the_gaps(client_logged_in, 
     cite(job, 1)
     html = client_logged_in.get(reverse("generation:review", args=[job.pk]), headers=HTMX).content.decode()
     assert "<span data-covered-count>1</span> of 2 acceptance criteria covered" in html
-    assert '<li class="criterion" data-criterion="1" id="criterion-1">' in html
-    assert '<li class="criterion uncovered" data-criterion="2" id="criterion-2">' in html
+    assert '<li class="criterion" data-criterion="1" id="criterion-1" tabindex="-1">' in html
+    assert '<li class="criterion uncovered" data-criterion="2" id="criterion-2" tabindex="-1">' in html
     assert "not covered" in html and "Generate for this criterion" in html
     assert 'data-criteria="1"' in html and '<span class="cite">AC-1</span>' in html
 
@@ -122,6 +122,40 @@ def test_suggestions_that_joined_after_the_review_opened_wait_in_a_new_review(cl
     assert toasts(response)[0]["message"] == (
         "Saved 1 test case to SHOP-12. 1 suggestion that arrived during the review wait in a new review."
     )
+
+
+def test_an_open_review_gets_the_suggestions_that_joined_it_numbered_after_its_own(client_logged_in, story):
+    job = ready_job(story, suggestions=2, warnings=["Generating for AC-2: Gemini returned 0 of the 1 asked."])
+    shown = " ".join(str(pk) for pk in job.suggestions.values_list("pk", flat=True))
+    SuggestedTestCase.objects.create(
+        job=job, position=7, title="Joined <b>late</b>", scenarios=[{"name": "Gap", "steps": STEPS, "criteria": [2]}]
+    )
+    url = reverse("generation:review_joined", args=[job.pk])
+
+    html = client_logged_in.get(url, {"start": 2, "shown": shown}, headers=HTMX).content.decode()
+
+    assert html.count("data-case") == 1 and "<html" not in html
+    assert 'id="case-2" data-case' in html and 'name="case-2-title" value="Joined &lt;b&gt;late&lt;/b&gt;"' in html
+    assert 'id="case-2-sc-0"' in html and 'data-criteria="2"' in html
+    assert "Test case 3 “Joined &lt;b&gt;late&lt;/b&gt;” will not be saved." in html  # its undo bar, numbered 3
+    assert "<template data-joined-criteria>" in html and 'id="criterion-2"' in html
+    assert '<p class="warning" role="alert">Generating for AC-2: Gemini returned 0 of the 1 asked.</p>' in html
+    # Nothing new, a malformed question, or a review that ended meanwhile: nothing to add.
+    every = f"{shown} {job.suggestions.last().pk}"
+    assert "data-case" not in client_logged_in.get(url, {"start": 3, "shown": every}).content.decode()
+    assert client_logged_in.get(url, {"start": "x"}).status_code == 204
+    jobs.discard_job(job)
+    assert client_logged_in.get(url, {"start": 2, "shown": shown}).status_code == 204
+
+
+def test_a_criterion_whose_job_still_runs_shows_as_generating(client_logged_in, story):
+    job = ready_job(story, suggestions=1)
+    GenerationJob.objects.create(story=story, status=JobStatus.RUNNING, criteria=[2], extends=job)
+    for url in (reverse("generation:review", args=[job.pk]), reverse("generation:review_joined", args=[job.pk])):
+        html = client_logged_in.get(url, {"start": 1}, headers=HTMX).content.decode()
+        assert '<li class="criterion uncovered queued" data-criterion="2"' in html
+        assert "Generating for AC-2… the new suggestions join this review as soon as they are ready." in html
+        assert 'queued" data-criterion="1"' not in html and 'data-criterion="1"' in html
 
 
 @pytest.mark.django_db(transaction=True)  # the job runs here, with its own threads and connections

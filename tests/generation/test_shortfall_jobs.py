@@ -83,3 +83,55 @@ def test_generate_tests_documents_its_exit_codes():
     )
     text = " ".join(result.stdout.split())
     assert "0 every job is ready" in text and "1 a job failed" in text and "3 every job finished" in text
+
+
+def test_a_short_extension_is_a_shortfall_of_the_review_it_joins(story, fake_gemini):
+    review, _ = jobs.queue_generation(story, test_cases=2, scenarios_per_test=2, enqueue=False)
+    assert jobs.run_job(review.pk) == "ready"
+    review.refresh_from_db()
+    fake_gemini.configure(faults=[{"fault": "leave_out", "times": -1}])  # the last test case asked never comes
+    extension, _ = jobs.queue_generation(
+        story, test_cases=2, scenarios_per_test=2, criteria=[2], extends=review, enqueue=False
+    )
+    assert jobs.run_job(extension.pk) == "ready"
+
+    review.refresh_from_db()
+    assert review.suggestions.count() == 3
+    (warning,) = review.warnings
+    assert warning == "Generating for AC-2: Gemini returned 1 of the 2 test cases asked (2 of 4 scenarios)."
+    assert (review.asked, review.got) == ({"test_cases": 4, "scenarios": 8}, {"test_cases": 3, "scenarios": 6})
+    assert "Ready to review · 3 of 4" in render_badge(review.story, review)
+
+
+def extend(review, **options):
+    extension, _ = jobs.queue_generation(
+        review.story, test_cases=1, scenarios_per_test=1, criteria=[2], extends=review, enqueue=False, **options
+    )
+    return extension
+
+
+def test_a_failed_extension_hands_the_story_back_to_the_open_review(story, fake_gemini):
+    review, _ = jobs.queue_generation(story, test_cases=1, scenarios_per_test=1, enqueue=False)
+    assert jobs.run_job(review.pk) == "ready"
+    review.refresh_from_db()
+    fake_gemini.configure(faults=[{"fault": "bad_key", "times": -1}])
+    extension = extend(review)
+    assert jobs.run_job(extension.pk) == "failed"
+
+    # The review is the story's latest job again (badge, review queue), saying what did not arrive and why.
+    assert jobs.latest_jobs_for([story.pk])[story.pk].pk == review.pk
+    review.refresh_from_db()
+    (warning,) = review.warnings
+    extension.refresh_from_db()
+    assert warning == f"Generating for AC-2 did not finish: {extension.error}"
+    assert "Ready to review" in render_badge(story, review)
+
+
+def test_a_cancelled_extension_hands_the_story_back_to_the_open_review(story):
+    review = GenerationJob.objects.create(story=story, status="ready", generator="offline")
+    extension = extend(review)
+    assert jobs.latest_jobs_for([story.pk])[story.pk].pk == extension.pk
+    assert jobs.cancel_job(extension)
+    assert jobs.latest_jobs_for([story.pk])[story.pk].pk == review.pk
+    review.refresh_from_db()
+    assert review.warnings == ["Generating for AC-2 was cancelled."]

@@ -201,6 +201,7 @@ def test_xray_csv_one_cucumber_test_per_scenario(suite):
         "Summary",
         "Description",
         "Test Type",
+        "Cucumber Test Type",
         "Gherkin Definition",
         "Priority",
         "Labels",
@@ -210,9 +211,10 @@ def test_xray_csv_one_cucumber_test_per_scenario(suite):
         "Repository Path",
     ]
     assert set(XRAY_REQUIRED) <= set(header)
-    records = [dict(zip(header[:6], row[:6], strict=True)) | {"labels": row[6:9], "link": row[9:]} for row in rows]
+    records = [dict(zip(header[:7], row[:7], strict=True)) | {"labels": row[7:10], "link": row[10:]} for row in rows]
     assert len({r["Test ID"] for r in records}) == len(records) == 4  # unique Test ID per test
     assert {r["Test Type"] for r in records} == {"Cucumber"}
+    assert {r["Cucumber Test Type"] for r in records} == {"Scenario"}
     bank, add_1, add_2, limits = records
     scenario = first.scenarios.order_by("position").first()
     assert add_1["Test ID"] == f"sc-{scenario.pk}"

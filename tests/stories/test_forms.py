@@ -112,13 +112,47 @@ def test_story_form_upper_cases_the_key_and_refuses_a_case_variant_of_an_existin
     assert sorted(UserStory.objects.values_list("key", flat=True)) == ["SHOP-12", "SHOP-13"]
 
 
-def test_a_key_whose_prefix_is_not_the_projects_is_saved_with_a_warning(client_logged_in, project):
-    data = _story_data(key="web-4", project=project.pk)
-    response = client_logged_in.post(reverse("stories:create_story"), data)
+WARNING = "WEB-4 does not start with SHOP-, the project&#x27;s key"
+
+
+def test_the_form_warns_beside_the_key_while_it_is_typed_when_its_prefix_is_not_the_projects(client_logged_in, project):
+    url = reverse("stories:create_story")
+    # As the key (or the project) changes, the page asks for the warning alone; nothing is saved.
+    check = {**_story_data(key="web-4", project=project.pk, title=""), "check": "key"}
+    answer = client_logged_in.post(url, check, headers=HTMX)
+    assert answer.status_code == 200
+    fragment = answer.content.decode()
+    assert WARNING in fragment and "fine for a story moved from another project" in fragment
+    assert "<form" not in fragment and "This field is required" not in fragment  # the warning only, not the form
+    assert not UserStory.objects.exists()
+    assert client_logged_in.post(url, {**check, "key": "shop-4"}, headers=HTMX).content.decode().strip() == ""
+    assert client_logged_in.post(url, {**check, "project": ""}, headers=HTMX).content.decode().strip() == ""
+
+    # The warning never blocks the save, and the page that showed it inline does not repeat it in a toast.
+    saved = client_logged_in.post(url, _story_data(key="web-4", project=project.pk), headers=HTMX)
+    assert saved.headers["HX-Redirect"] == reverse("stories:detail", args=["WEB-4"])
+    assert UserStory.objects.get(key="WEB-4").project == project
+    assert [str(m) for m in get_messages(saved.wsgi_request)] == ["Story WEB-4 created."]
+
+
+def test_editing_a_story_whose_prefix_is_not_the_projects_shows_the_warning_on_the_key(client_logged_in, project):
+    factories.make_story(project=project, key="WEB-4")
+    page = client_logged_in.get(reverse("stories:edit_story", args=["WEB-4"])).content.decode()
+    warning = page[page.index('id="key-warning"') :]
+    assert WARNING in warning[: warning.index("</div>")]
+    assert 'aria-describedby="key-warning"' in page
+    matching = factories.make_story(project=project, key="SHOP-5")
+    page = client_logged_in.get(reverse("stories:edit_story", args=[matching.key])).content.decode()
+    assert "does not start with" not in page
+
+
+def test_without_javascript_the_key_prefix_warning_comes_with_the_saved_message(client_logged_in, project):
+    response = client_logged_in.post(reverse("stories:create_story"), _story_data(key="web-4", project=project.pk))
     assert UserStory.objects.get(key="WEB-4").project == project
     assert [str(m) for m in get_messages(response.wsgi_request)] == [
         "Story WEB-4 created.",
-        "WEB-4 does not start with its project's key SHOP- (kept as typed).",
+        "WEB-4 does not start with SHOP-, the project's key: fine for a story moved from another project, otherwise "
+        "check for a typo. It is saved as typed.",
     ]
     client_logged_in.get(reverse("stories:list"))  # shows (and so consumes) those messages
     matching = client_logged_in.post(reverse("stories:create_story"), _story_data(key="shop-5", project=project.pk))

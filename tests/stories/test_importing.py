@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from stories import importing
+from stories import history, importing
 from stories.importing import ImportFailed, import_stories, split_criteria
 from stories.models import Project, UserStory
 from tests import factories
@@ -141,6 +141,38 @@ def test_reimport_counts_unchanged_then_updated(db, tmp_path):
     after = UserStory.objects.get(key="SHOP-101")
     assert after.title == "Search the shop by keyword"
     assert after.updated_at > before.updated_at
+
+
+def test_imported_stories_are_stored_as_a_saved_story_is_with_who_imported_them_in_the_history(db, tmp_path):
+    lead = factories.make_user("lead")
+    path = write(tmp_path, "s.csv", 'key,title,acceptance_criteria\nshop-10,Pay,"- One\n- Two"\nSHOP-2,Ship,\n')
+
+    assert run(path, "--user", "lead")[0] == "created 2, updated 0, unchanged 0"
+
+    # The keys upper-cased and sorted naturally, the criteria numbered, the timestamps set: as save() leaves them.
+    assert list(UserStory.objects.values_list("key", flat=True)) == ["SHOP-2", "SHOP-10"]
+    pay = UserStory.objects.get(key="SHOP-10")
+    assert pay.numbered_criteria == [(1, "One"), (2, "Two")]
+    assert (pay.criteria_numbers, pay.criteria_next_number, pay.criteria_count) == ([1, 2], 3, 2)
+    assert pay.created_at is not None and pay.updated_at == pay.created_at
+    created = pay.history.get()
+    assert (created.history_type, created.history_user) == ("+", lead)
+    assert created.history_change_reason == "import_stories s.csv"
+    assert (created.title, created.acceptance_criteria, created.project_id) == ("Pay", ["One", "Two"], None)
+
+    changed = write(tmp_path, "t.csv", 'key,title,acceptance_criteria\nSHOP-10,Pay by card,"- Two\n- Three"\n')
+    assert run(changed)[0] == "created 0, updated 1, unchanged 0"
+
+    pay.refresh_from_db()
+    assert pay.numbered_criteria == [(2, "Two"), (3, "Three")]  # "Two" keeps its number
+    latest = pay.history.first()
+    assert (latest.history_type, latest.history_user) == ("~", None)
+    assert latest.history_change_reason == "import_stories t.csv"
+    assert (latest.title, latest.criteria_numbers, latest.created_at) == ("Pay by card", [2, 3], pay.created_at)
+    assert [set(c.fields) for c in history.story_changes(pay) if c.what == "Story changed"] == [
+        {"title", "acceptance criteria"}
+    ]
+    assert UserStory.objects.get(key="SHOP-2").history.count() == 1  # unchanged: no history row
 
 
 def test_columns_absent_from_the_file_are_left_alone(db, tmp_path):
@@ -293,6 +325,20 @@ def test_duplicate_keys_in_the_file_name_both_lines(db, tmp_path):
 
     assert f'{path}, line 5, column "key": "A-1" is also on line 2 (a key may appear once per file)' in message
     assert not UserStory.objects.exists()
+
+
+def test_a_key_repeated_chunks_apart_is_caught_without_keeping_every_key_in_memory(db, tmp_path, monkeypatch):
+    monkeypatch.setattr(importing, "CHUNK_ROWS", 100)  # the keys seen are looked up a chunk at a time, on disk
+    rows = [f"A-{i},Story {i}\n" for i in range(1, 351)]
+    rows[300] = "A-1,Again\n"  # line 302, three chunks after line 2
+    rows[302] = rows[303] = "B-1,Twice in one chunk\n"  # lines 304 and 305, in one chunk
+    path = write(tmp_path, "s.csv", "key,title\n" + "".join(rows))
+
+    message = fail(path)
+
+    assert f'{path}, line 302, column "key": "A-1" is also on line 2 (a key may appear once per file)' in message
+    assert f'{path}, line 305, column "key": "B-1" is also on line 304' in message
+    assert message.startswith("nothing imported (2 problems)") and not UserStory.objects.exists()
 
 
 def test_missing_required_columns_are_named(db, tmp_path):
@@ -475,8 +521,9 @@ def test_large_file_is_written_in_chunks_with_few_queries_and_progress(db, tmp_p
     assert out == "created 999, updated 1, unchanged 0"
     assert UserStory.objects.filter(project__key="BIG").count() == 1000
     assert UserStory.objects.get(key="BIG-500").acceptance_criteria == ["first", "second"]
-    # 10 chunks, each: one lookup in the check pass; one lookup plus a bulk insert/update when writing.
-    assert len(queries) < 50
+    # 10 chunks, each: one lookup in the check pass; when writing, one lookup, one executemany INSERT (or UPDATE),
+    # the new stories' ids and one executemany INSERT of their history.
+    assert len(queries) < 60
     assert "checking: 500 rows" in err and "writing: 1,000 rows" in err
 
 

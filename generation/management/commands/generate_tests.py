@@ -163,7 +163,8 @@ class Command(BaseCommand):
                         saved = jobs.save_suggestions(job)
                     except (jobs.QueueError, jobs.SuggestionErrors) as error:
                         failed.append((job.story.key, f"not saved: {error}"))
-                        self.stderr.write(f"{job.story.key}: not saved — {error}")
+                        lines = error.lines() if isinstance(error, jobs.SuggestionErrors) else []
+                        self.stderr.write(f"{job.story.key}: not saved — {error}" + "".join(f"\n  {x}" for x in lines))
                     else:
                         self.stdout.write(self.style.SUCCESS(f"{job.story.key}: saved {len(saved)} test cases"))
             elif job.status in (JobStatus.FAILED, JobStatus.CANCELLED):

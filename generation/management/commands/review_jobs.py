@@ -78,7 +78,10 @@ class Command(BaseCommand):
         was_saved = job.status == JobStatus.SAVED
         try:
             saved = jobs.save_suggestions(job)
-        except (jobs.QueueError, jobs.SuggestionErrors) as error:
+        except jobs.SuggestionErrors as error:
+            details = "".join(f"\n  {line}" for line in error.lines())
+            return f"{job.story.key} (job {str(job.pk)[:8]}): not saved — {error}{details}"
+        except jobs.QueueError as error:
             return f"{job.story.key} (job {str(job.pk)[:8]}): not saved — {error}"
         verb = "was already saved" if was_saved else "saved"
         self.stdout.write(
