@@ -12,6 +12,7 @@ one query in all. Without the annotation each badge costs one COUNT query, fine 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
@@ -133,6 +134,18 @@ def badge_context(story: UserStory, job: GenerationJob | None) -> dict:
     States: `count` (no job, or the job was saved/discarded/cancelled), `queued`, `starting` (running, nothing
     done yet), `running`, `ready`, `failed`.
     """
+    context = _state(story, job)
+    shown = [context.get(name) for name in _SHOWN]
+    context["version"] = hashlib.blake2s(repr(shown).encode(), digest_size=6).hexdigest()
+    return context
+
+
+# What a badge shows: two badges with the same values are the same badge (its `version`; app.js skips the live
+# stream's swap of a badge the page already shows, so a click or the focus on it is not lost to a copy of itself).
+_SHOWN = ("state", "label", "progress", "phase", "error", "warning", "review_url", "cancel_url")
+
+
+def _state(story: UserStory, job: GenerationJob | None) -> dict:
     context = {"story": story, "job": job, "event_name": badge_event_name(story.pk)}
     if job is None or job.status in COUNT_STATUSES:
         count = story_case_count(story)

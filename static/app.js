@@ -51,6 +51,14 @@
 
   document.addEventListener("toast", (event) => showToast(event.detail));
 
+  // The live stream sends a badge again on (re)connect though the page may already show it: a swap that would
+  // change nothing is skipped (same data-version), so a click or the focus on that badge is not lost to a copy.
+  document.addEventListener("htmx:sseBeforeMessage", (event) => {
+    const current = event.target.dataset && event.target.dataset.version;
+    const incoming = /\bdata-version="([^"]+)"/.exec((event.detail && event.detail.data) || "");
+    if (current && incoming && incoming[1] === current) event.preventDefault();
+  });
+
   function openDialog(selector) {
     const dialog = document.querySelector(selector);
     if (dialog && !dialog.open) dialog.showModal();

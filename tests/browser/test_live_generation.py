@@ -278,6 +278,28 @@ def test_cancel_on_a_running_badge_stops_the_job(live_page, fake):
     assert page.evaluate("window.__marker") == "no reload"
 
 
+def test_a_badge_the_stream_sends_again_unchanged_stays_in_place(live_page):
+    page = live_page
+    story = factories.make_story(project=factories.make_project(key="SHOP"), key="SHOP-6", title="Waiting")
+    job, _ = jobs.queue_generation(story, test_cases=1, scenarios_per_test=1)
+    wait_until(lambda: GenerationJob.objects.get(pk=job.pk).status == JobStatus.READY, timeout=20, message="ready")
+    # Each badge of the page as loaded is marked before htmx connects the stream; every stream message is counted.
+    page.add_init_script("""
+      document.addEventListener("DOMContentLoaded", () => {
+        document.querySelectorAll(".badge").forEach((b) => { b.__fromThePage = true; });
+      });
+      document.addEventListener("htmx:sseBeforeMessage", (e) => {
+        if (e.target.id && e.target.id.endsWith("-badge")) window.__badgeMessages = (window.__badgeMessages || 0) + 1;
+      });
+    """)
+    open_stories(page)
+    # The stream's first burst sends this recently finished job's badge again: the page already shows it.
+    page.wait_for_function("window.__badgeMessages >= 1")
+    assert badge(page, story).evaluate("b => b.__fromThePage === true")  # not replaced by a copy of itself
+    badge(page, story).get_by_role("link", name="Ready to review").click()
+    expect(page.locator("dialog.review-dialog[open]")).to_be_visible()
+
+
 def test_badges_come_back_by_themselves_after_a_server_restart(live_page, asgi_server):
     page = live_page
     story = factories.make_story(project=factories.make_project(key="SHOP"), key="SHOP-7", title="Restarted")

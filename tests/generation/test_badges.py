@@ -206,3 +206,13 @@ def test_failed_toast_gives_the_reason_escaped(story):
     assert 'class="toast toast-error" role="alert"' in html
     assert "Generation for SHOP-12 failed: &lt;i&gt;quota&lt;/i&gt; exceeded" in html
     assert "Review" not in html
+
+
+def test_a_badge_has_the_same_version_until_what_it_shows_changes(story):
+    job = make_job(story, status=JobStatus.RUNNING, progress=40, phase="Batch 2 of 3")
+    first = badge_context(annotated(story), job)["version"]
+    assert badge_context(annotated(story), job)["version"] == first  # the page's badge and the stream's copy
+
+    job.progress = 70
+    assert badge_context(annotated(story), job)["version"] != first
+    assert f'data-version="{badge_context(annotated(story), job)["version"]}"' in render_badge(annotated(story), job)
