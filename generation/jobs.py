@@ -108,8 +108,15 @@ def _queue_tasks(to_send: list[GenerationJob]) -> None:
         broker = q_tasks.get_broker()
         collected = _Collected(broker.list_key)
         ids = [
+            # save=False: a task that succeeded is not written to django-q2's results (a failed one still is). The
+            # job's own row says how it went; with save_limit > 0 the monitor reads every kept result under a lock
+            # for each result it saves (about a tenth of a sprint's CPU under py-spy, bench/throughput.py).
             q_tasks.async_task(
-                TASK_FUNC, str(job.pk), task_name=f"generate {job.story.key} {str(job.pk)[:8]}", broker=collected
+                TASK_FUNC,
+                str(job.pk),
+                task_name=f"generate {job.story.key} {str(job.pk)[:8]}",
+                broker=collected,
+                save=False,
             )
             for job in to_send
         ]
