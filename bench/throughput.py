@@ -185,7 +185,8 @@ def sprint(run: int, size: int, latency: float, fake, pids, harness: list[int]) 
     from generation.models import GenerationJob
 
     processes = pids()  # listed once (`ps`): sampling must not spend the CPU it measures
-    before, harness_before = cpu_seconds(processes), cpu_seconds(harness)
+    before, harness_before, fake_before = cpu_seconds(processes), cpu_seconds(harness), cpu_seconds(harness[:1])
+    per_process = {pid: cpu_seconds([pid]) for pid in processes}
     peak_rss = [0]
     sampling = threading.Event()
 
@@ -207,6 +208,8 @@ def sprint(run: int, size: int, latency: float, fake, pids, harness: list[int]) 
         sampler.join()
     cpu = cpu_seconds(processes) - before
     harness_cpu = cpu_seconds(harness) - harness_before  # the fake Gemini and this script share the two cores
+    fake_cpu = cpu_seconds(harness[:1]) - fake_before
+    per_process = sorted((cpu_seconds([pid]) - cpu for pid, cpu in per_process.items()), reverse=True)
     snapshot = fake.snapshot()
     calls = snapshot["calls"]
     fake.reset()
@@ -224,7 +227,11 @@ def sprint(run: int, size: int, latency: float, fake, pids, harness: list[int]) 
         f"    peak calls in flight at Gemini: {snapshot['max_in_flight']}; cluster peak RSS "
         f"{peak_rss[0] / 2**20:.0f} MiB; CPU {cpu:.1f}s = {cpu / size:.3f}s per job"
     )
-    print(f"    on the same cores meanwhile: the fake Gemini server and this script, CPU {harness_cpu:.1f}s")
+    print(
+        f"    on the same cores meanwhile: the fake Gemini server CPU {fake_cpu:.2f}s, this script "
+        f"{harness_cpu - fake_cpu:.2f}s"
+    )
+    print(f"    cluster CPU by process (s): {' '.join(f'{c:.2f}' for c in per_process)}")
     timeline(ids, calls, started_wall, queueing, latency)
 
 

@@ -182,15 +182,21 @@ def queue_positions() -> dict:
 
 def _claim(job_id, token: str) -> bool:
     """Take the lease: a queued job, or a running one whose holder stopped heartbeating. One UPDATE, so two
-    claimers cannot both win."""
+    claimers cannot both win. A job that is not claimable is logged as skipped."""
     now = jobs._now()
     stale = now - timedelta(seconds=settings.QAFORGE_JOB_STALE_SECONDS)
-    claimable = Q(status=JobStatus.QUEUED) | (
-        Q(status=JobStatus.RUNNING) & (Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True))
-    )
-    if not GenerationJob.objects.filter(claimable, pk=job_id).exists():
-        return False  # a read, not a write: most tasks of a bulk request find their job taken (SQLite's one lock)
-    return bool(GenerationJob.objects.filter(claimable, pk=job_id).update(**_claimed(token, now)))
+    # A read first, not a write: most tasks of a bulk request find their job taken (and SQLite has one write lock).
+    row = GenerationJob.objects.filter(pk=job_id).values_list("status", "heartbeat_at").first()
+    status, heartbeat = row or (None, None)
+    if status == JobStatus.QUEUED or (status == JobStatus.RUNNING and (heartbeat is None or heartbeat < stale)):
+        claimable = Q(status=JobStatus.QUEUED) | (
+            Q(status=JobStatus.RUNNING) & (Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True))
+        )
+        if GenerationJob.objects.filter(claimable, pk=job_id).update(**_claimed(token, now)):
+            return True
+        status = "taken meanwhile"
+    jobs._transition(job_id, "skipped", reason="missing" if status is None else f"status={status}")
+    return False
 
 
 def _claimed(token: str, now) -> dict:
@@ -505,7 +511,6 @@ def run_job(job_id) -> str:
     close_old_connections()
     lease = Lease()
     if not _claim(job_id, lease.token):
-        _skipped(job_id)
         return "skipped"
     writer = lease.writer = GroupCommit().start()
     lease.start()
@@ -529,12 +534,11 @@ def run_task(job_id) -> str:
     outcomes: Counter = Counter()
     running: set[Future] = set()
     claimed = [job_id] if _claim(job_id, lease.token) else []
-    if not claimed:
-        _skipped(job_id)
     claimed += claim_next(lease.token, want=room - len(claimed))
     if not claimed:
-        # Most tasks of a bulk request end here: an earlier task already took their job. Start nothing for them.
-        connection.close()
+        # Most tasks of a bulk request end here: an earlier task already took their job. Start nothing for them; the
+        # connection is left to django-q2, which closes it before the next task unless it is a persistent one
+        # (PostgreSQL's CONN_MAX_AGE), then reused: opening one costs more than this whole check.
         return "skipped"
     writer = lease.writer = GroupCommit().start()
     lease.start()
@@ -564,11 +568,6 @@ def run_task(job_id) -> str:
     if not outcomes:
         return "skipped"
     return " ".join(f"{name.replace(' ', '_')}={count}" for name, count in sorted(outcomes.items()))
-
-
-def _skipped(job_id) -> None:
-    status = GenerationJob.objects.filter(pk=job_id).values_list("status", flat=True).first()
-    jobs._transition(job_id, "skipped", reason="missing" if status is None else f"status={status}")
 
 
 def _pass_on(job_id) -> str:
