@@ -1,8 +1,10 @@
 #!/usr/bin/env python
 """Django's command-line utility. Runs under this checkout's .venv even when started by another Python
-(`python3 manage.py ...` after `make run`), and reports a missing or wrong setting in one line."""
+(`python3 manage.py ...` after `make run`), reports a missing or wrong setting in one line, and ends on Ctrl-C
+without a traceback (ended by SIGINT, as the shell and make expect of a command interrupted by Ctrl-C)."""
 
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -22,6 +24,9 @@ def main() -> None:
         execute_from_command_line(sys.argv)
     except ImproperlyConfigured as error:
         sys.exit(f"manage.py: {error}")
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
 
 
 if __name__ == "__main__":
