@@ -64,7 +64,8 @@ def _task_ends(sender, **kwargs) -> None:
 def _on_sigterm(signum, frame) -> None:
     if not runs.STOPPING.is_set():
         runs.STOPPING.set()
-        log.info("worker %s stopping: handing its running jobs back to the queue", os.getpid())
+        if _busy.is_set():  # an idle worker has nothing to say (`make run` starts eight)
+            log.info("worker %s stopping: handing its running jobs back to the queue", os.getpid())
         threading.Thread(target=_exit_when_idle, name="qaforge-stop", daemon=True).start()
     if not _busy.is_set():
         raise SystemExit(0)  # in the main thread, idle (waiting for a task): leave now
