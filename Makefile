@@ -34,15 +34,15 @@ setup: $(VENV)/.installed
 	@printf '%s\n' '# QAForge local settings (written by make run; the real environment wins over this file).' \
 	  '# See README.md, "Configuration", for every variable.' 'DEBUG=1' > $@
 
-# Quiet set-up, then web + worker + a banner that prints the address and the demo login once the server answers
-# and the worker has run a task. Ctrl-C stops all three; an interrupted server is a normal end, not an error.
+# Quiet set-up, then the web server and the worker (`manage.py serve`), which prints the address and the demo login
+# once the server answers and the worker has run a task. Ctrl-C hands running jobs back to the queue and stops both
+# within seconds; make ends with status 0 (a second Ctrl-C stops them at once).
 run: setup .env
 	@$(PY) manage.py migrate --no-input --verbosity 0
 	@$(PY) manage.py collectstatic --no-input --verbosity 0
 	@$(PY) manage.py demo --verbosity 0
 	@echo "Starting QAForge (web server and worker)…"
-	@HOST=$(HOST) QAFORGE_PORT=$(QAFORGE_PORT) $(VENV)/bin/honcho start --no-prefix -f Procfile; \
-	  status=$$?; if [ $$status -eq 130 ] || [ $$status -eq 143 ] || [ $$status -eq 0 ]; then echo "QAForge stopped."; exit 0; fi; exit $$status
+	@$(PY) manage.py serve --host $(HOST) --port $(QAFORGE_PORT)
 
 # Two pytest-xdist workers (CI has two cores; the suite mostly waits on subprocesses), each keeping the order
 # tests/conftest.py sets, tests sharing a module's cluster or server on one worker. TEST_WORKERS=0: one process.

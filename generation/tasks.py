@@ -15,5 +15,5 @@ def reap_stale_jobs() -> dict:
 
 
 def ping() -> str:
-    """A task that does nothing: `manage.py serve_banner` queues it to see that a worker answers."""
+    """A task that does nothing: `manage.py serve` queues it to see that a worker answers."""
     return "pong"

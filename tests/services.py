@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import pty
+import signal
 import socket
 import subprocess
 import sys
@@ -139,6 +141,63 @@ def running_daphne(log_path: Path | None = None, **env: str):
             raise
         finally:
             server.stop()
+
+
+class Terminal:
+    """`argv` run as the foreground job of a terminal of its own (a pseudo-terminal), as a person runs a command in a
+    terminal window: `ctrl_c()` types Ctrl-C, which makes the terminal send SIGINT to its foreground process group;
+    `output` is what the window shows."""
+
+    def __init__(self, argv: list[str], *, cwd, env: dict[str, str]):
+        self._master, slave = pty.openpty()
+        # setsid --ctty: a new session whose controlling terminal is the pseudo-terminal, `argv` its foreground job.
+        self.process = subprocess.Popen(
+            ["setsid", "--ctty", *argv], cwd=cwd, env=env, stdin=slave, stdout=slave, stderr=slave, close_fds=True
+        )
+        os.close(slave)
+        self._output = bytearray()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self._master, 65536)
+            except OSError:  # EIO: every process that had the terminal open has ended
+                return
+            if not chunk:
+                return
+            self._output.extend(chunk)
+
+    @property
+    def output(self) -> str:
+        return bytes(self._output).decode("utf-8", errors="replace").replace("\r\n", "\n")
+
+    def wait_for(self, text: str, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.output:
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise AssertionError(f"{text!r} not shown after {timeout:.0f} s:\n{self.output[-4000:]}")
+            time.sleep(0.05)
+
+    def ctrl_c(self) -> None:
+        os.write(self._master, b"\x03")
+
+    def foreground_group(self) -> int:
+        return os.tcgetpgrp(self._master)
+
+    def wait(self, timeout: float) -> int:
+        """The command's exit status once it ends (TimeoutExpired if it runs longer than `timeout`)."""
+        status = self.process.wait(timeout)
+        self._reader.join(5)
+        return status
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self._reader.join(5)
+        os.close(self._master)
 
 
 class FrozenRedis:

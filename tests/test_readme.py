@@ -156,16 +156,12 @@ def test_make_run_prints_address_login_and_worker_last_and_ctrl_c_stops_everythi
         # Printed once the server answers: the address works now.
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/login/", timeout=10) as response:
             assert response.status == 200
-        # Ctrl-C once the request's log line is out, as a person would: honcho prints "SIGINT received" from its
-        # signal handler, and a Ctrl-C landing while it prints a line crashes it ("reentrant call inside
-        # BufferedWriter"), leaving the server and the worker running.
-        for line in make.stdout:
-            if '"GET /login/"' in line:
-                break
     finally:
-        os.killpg(make.pid, signal.SIGINT)  # Ctrl-C in the terminal
+        # SIGINT to the whole process group, make included (in a terminal, `manage.py serve` takes the Ctrl-C alone
+        # and make ends with 0: tests/test_make_run.py).
+        os.killpg(make.pid, signal.SIGINT)
         rest, _ = make.communicate(timeout=60)
-    # make ends as the Ctrl-C it was sent says (the shell shows no message for that), not with "Error 143".
+    # make ends as the SIGINT it was sent says (the shell shows no message for that), not with "Error 130".
     assert make.returncode in (0, -signal.SIGINT), rest
     assert "QAForge stopped." in rest
     assert "Error" not in rest and "Traceback" not in rest, rest

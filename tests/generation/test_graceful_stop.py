@@ -40,7 +40,7 @@ def test_sigterm_hands_every_running_job_back_to_the_queue_at_once(tmp_path, fak
     (tmp_path / "first").mkdir()
     with running_cluster(tmp_path / "first", GEMINI_BASE_URL=fake.url, **env) as first:
         wait_until(lambda: BatchCheckpoint.objects.filter(job_id__in=job_ids).count() == 3, message="three checkpoints")
-        first.process.send_signal(signal.SIGTERM)  # to qcluster itself, as systemd, honcho or Ctrl-C would
+        first.process.send_signal(signal.SIGTERM)  # to qcluster itself, as systemd or `make run`'s Ctrl-C would
         wait_until(lambda: statuses(job_ids) == ["queued"] * 3, timeout=10, message="the jobs to be handed back")
         first.process.wait(timeout=20)  # the cluster exits without waiting for the hung calls
         assert not first.worker_pids(), "no worker is left behind"
