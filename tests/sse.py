@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from urllib.parse import urlsplit
 
+from django.db import connections
 from django.test import Client
 
 from qaforge.asgi import application
@@ -13,11 +14,12 @@ from qaforge.asgi import application
 class Stream:
     """One GET driven through the ASGI application in-process, as a server would; the body is parsed as SSE."""
 
-    def __init__(self, url: str, session_key: str | None = None):
+    def __init__(self, url: str, session_key: str | None = None, headers: dict[str, str] | None = None):
         parts = urlsplit(url)
-        headers = [(b"host", b"testserver")]
+        sent = [(b"host", b"testserver")]
         if session_key:
-            headers.append((b"cookie", f"sessionid={session_key}".encode()))
+            sent.append((b"cookie", f"sessionid={session_key}".encode()))
+        sent += [(name.lower().encode(), value.encode()) for name, value in (headers or {}).items()]
         self.scope = {
             "type": "http",
             "asgi": {"version": "3.0"},
@@ -28,12 +30,12 @@ class Stream:
             "raw_path": parts.path.encode(),
             "root_path": "",
             "query_string": parts.query.encode(),
-            "headers": headers,
+            "headers": sent,
             "client": ("127.0.0.1", 50000),
             "server": ("testserver", 80),
         }
         self.status: int | None = None
-        self.headers: dict[str, str] = {}
+        self.headers: dict[str, str] = {}  # the response's
         self.started = asyncio.Event()
         self.gone = asyncio.Event()
         self.requested = False
@@ -98,3 +100,22 @@ def session_key(user) -> str:
     client = Client()
     client.force_login(user)
     return client.cookies["sessionid"].value
+
+
+def log_out(session: str) -> None:
+    """Log out through the app, as another tab of the same browser would."""
+    client = Client()
+    client.cookies["sessionid"] = session
+    assert client.post("/logout/").status_code == 302
+
+
+def in_thread(func, *args, **kwargs):
+    """Run database work off the event loop (as the workers do), on a connection closed afterwards."""
+
+    def run():
+        try:
+            return func(*args, **kwargs)
+        finally:
+            connections.close_all()
+
+    return asyncio.to_thread(run)

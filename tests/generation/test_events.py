@@ -9,8 +9,6 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from django.db import connections
-from django.test import Client
 from django.utils import timezone
 
 from generation import events
@@ -19,7 +17,7 @@ from qaforge.asgi import application
 from stories import permissions
 from tests import factories
 from tests.services import running_daphne
-from tests.sse import Stream, session_key
+from tests.sse import Stream, in_thread, log_out, session_key
 
 # The stream reads the database from other threads: tests that need it to see their rows commit them.
 committed = pytest.mark.django_db(transaction=True)
@@ -29,18 +27,6 @@ committed = pytest.mark.django_db(transaction=True)
 def fresh_watcher():
     yield
     events.watcher.close_connection()
-
-
-def in_thread(func, *args, **kwargs):
-    """Run database work off the event loop (as the workers do), on a connection closed afterwards."""
-
-    def run():
-        try:
-            return func(*args, **kwargs)
-        finally:
-            connections.close_all()
-
-    return asyncio.to_thread(run)
 
 
 async def ticked(baseline: int):
@@ -363,13 +349,6 @@ def test_watcher_stops_when_no_stream_is_left(db):
 
 
 # --- Streams end with their session --------------------------------------------------------------------------
-
-
-def log_out(session: str) -> None:
-    """Log out through the app, as another tab of the same browser would."""
-    client = Client()
-    client.cookies["sessionid"] = session
-    assert client.post("/logout/").status_code == 302
 
 
 def logged_out(user, story, session):
