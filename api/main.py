@@ -36,7 +36,9 @@ EVENTS_DESCRIPTION = """Server-Sent Events (`text/event-stream`) of typed JSON e
 `job_queued`, `job_started`, `batch_completed` (`batch` of `batches`, `scenarios` so far, `progress`), then one of
 `job_ready` (with `summary`: test cases, scenarios, dropped invalid, duplicates removed, warnings, seconds,
 generator, model), `job_failed` (`reason`) or `job_cancelled`, after which the stream closes. Reconnect with the
-`Last-Event-ID` header to get only what was missed. Authenticate with a token or the session."""
+`Last-Event-ID` header to get only what was missed. Authenticate with a token or the session; an open stream
+re-checks them and your access every few seconds and ends, sending nothing more, once the token is revoked or
+expires, the session ends, the account is deactivated or the job's project is no longer yours to see."""
 
 
 def _events_operation(summary: str, parameters: list[dict]) -> dict:

@@ -24,6 +24,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from functools import partial
 from importlib import import_module
 
 from asgiref.sync import sync_to_async
@@ -507,35 +508,44 @@ def still_allowed(session_key: str, story_ids: list[int], import_ids: list[str] 
     )
 
 
+async def while_allowed(next_events, allowed, done=lambda: False) -> AsyncIterator[ServerSentEvent]:
+    """The batches `next_events()` returns, for as long as `allowed()` (a coroutine: the stream's own question of
+    who may still listen) holds, until `done()`. `allowed` is asked every QAFORGE_SSE_SESSION_CHECK_SECONDS and
+    always before sending what arrived after a check fell due; when it fails this ends, sending nothing more.
+    Both streams use it: the page's badges (`badge_events`) and the API's job events (`generation.job_events`)."""
+    loop = asyncio.get_running_loop()
+    every = settings.QAFORGE_SSE_SESSION_CHECK_SECONDS
+    next_check = loop.time() + every
+    while not done():
+        try:
+            batch = await asyncio.wait_for(next_events(), max(0.0, next_check - loop.time()))
+        except TimeoutError:
+            batch = []
+        if loop.time() >= next_check:
+            if not await allowed():
+                # Signed out, token revoked or expired, deactivated or access lost: end the response. An
+                # EventSource reconnects, is refused (401/404) and stops; what was pending is never sent.
+                log.info("live updates: a stream ended because its session, token or access ended")
+                return
+            next_check = loop.time() + every
+        for event in batch:
+            yield event
+
+
 async def badge_events(
     story_ids: list[int], session_key: str, import_ids: list[str] = ()
 ) -> AsyncIterator[ServerSentEvent]:
-    """The events of one stream; it ends when `still_allowed` fails, checked every
-    QAFORGE_SSE_SESSION_CHECK_SECONDS and always before sending what arrived after a check fell due."""
+    """The events of one stream; it ends when `still_allowed` fails (see `while_allowed`)."""
     subscription = watcher.subscribe(story_ids, import_ids)  # before the initial state: no change falls between
-    loop = asyncio.get_running_loop()
-    every = settings.QAFORGE_SSE_SESSION_CHECK_SECONDS
     try:
         yield ServerSentEvent(comment="connected", retry=RECONNECT_MILLISECONDS)
         for story_id, html in await run_db(initial_badges, story_ids):
             yield ServerSentEvent(data=html, event=badge_event_name(story_id))
         for job_id, html in await run_db(initial_imports, import_ids):
             yield ServerSentEvent(data=html, event=import_event_name(job_id))
-        next_check = loop.time() + every
-        while True:
-            try:
-                batch = await asyncio.wait_for(subscription.next_events(), max(0.0, next_check - loop.time()))
-            except TimeoutError:
-                batch = []
-            if loop.time() >= next_check:
-                if not await run_db(still_allowed, session_key, story_ids, import_ids):
-                    # Logged out, deactivated, password changed or access lost: end the response. The browser's
-                    # EventSource reconnects, is refused (401/404) and stops; what was pending is never sent.
-                    log.info("live updates: a stream ended because its session or access ended")
-                    return
-                next_check = loop.time() + every
-            for event in batch:
-                yield event
+        allowed = partial(run_db, still_allowed, session_key, story_ids, import_ids)
+        async for event in while_allowed(subscription.next_events, allowed):
+            yield event
     finally:
         # Runs when the client goes (sse-starlette cancels the generator on http.disconnect) or the server stops.
         watcher.unsubscribe(subscription)

@@ -13,9 +13,11 @@ stream's position in every job, "5.3" (the jobs in the order asked), so `Last-Ev
 
 The stream rides on the live-updates watcher (`generation.events.watcher`): one watcher per web process reads the
 changed subscribed jobs (and their checkpoints) once per tick for all streams, and hands each stream its jobs'
-events; a stream itself reads the database only when it connects. It authenticates with an API token
-(`Authorization: Bearer`) or the Django session, and its user must be allowed to see the jobs
-(`stories.permissions`).
+events; a stream itself reads the database only when it connects and for its access checks. It authenticates with
+an API token (`Authorization: Bearer`, checked as every API request checks it) or the Django session, its user must
+be allowed to see the jobs (`stories.permissions`), and it re-checks both every QAFORGE_SSE_SESSION_CHECK_SECONDS:
+a stream whose token was revoked or expired, whose user was deactivated (or signed out, for a session) or lost
+access to one of its jobs' stories ends, sending nothing more.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import json
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterable
+from functools import partial
 
 from django.conf import settings
 from django.db.models import F
@@ -245,21 +248,26 @@ def visible_job_ids(user, job_ids: list[uuid.UUID]) -> list[uuid.UUID]:
     return [j for j in job_ids if j in visible]
 
 
-async def events_of(stream: JobStream) -> AsyncIterator[ServerSentEvent]:
-    from generation.events import PING_SECONDS, RECONNECT_MILLISECONDS, run_db, watcher
+def still_allowed(authorization: str | None, session_key: str | None, job_ids: list[uuid.UUID]) -> bool:
+    """Does the stream's token (or session) still authenticate — not revoked, not expired, its user active — and may
+    its user still see every job of the stream? Sync: run it through run_db."""
+    user, _token_error = stream_user(authorization, session_key)
+    return user is not None and visible_job_ids(user, job_ids) == job_ids
+
+
+async def events_of(
+    stream: JobStream, authorization: str | None, session_key: str | None
+) -> AsyncIterator[ServerSentEvent]:
+    from generation.events import RECONNECT_MILLISECONDS, run_db, watcher, while_allowed
 
     watcher.subscribe_jobs(stream)  # before the first read, so no change falls in between
     try:
         yield ServerSentEvent(comment="connected", retry=RECONNECT_MILLISECONDS)
         for job_id, events in (await run_db(read_job_events, stream.job_ids)).items():
             stream.offer(job_id, events)
-        while not stream.done:
-            try:
-                batch = await asyncio.wait_for(stream.next_events(), PING_SECONDS * 4)
-            except TimeoutError:
-                continue
-            for event in batch:
-                yield event
+        allowed = partial(run_db, still_allowed, authorization, session_key, stream.job_ids)
+        async for event in while_allowed(stream.next_events, allowed, done=lambda: stream.done):
+            yield event
     finally:
         watcher.unsubscribe_jobs(stream)
 
@@ -267,9 +275,9 @@ async def events_of(stream: JobStream) -> AsyncIterator[ServerSentEvent]:
 async def job_events_stream(request: Request):
     from generation.events import PING_SECONDS, run_db
 
-    user, token_error = await run_db(
-        stream_user, request.headers.get("authorization"), request.cookies.get(settings.SESSION_COOKIE_NAME)
-    )
+    authorization = request.headers.get("authorization")
+    session_key = request.cookies.get(settings.SESSION_COOKIE_NAME)
+    user, token_error = await run_db(stream_user, authorization, session_key)
     if token_error is not None:
         return _error(401, *token_error)
     if user is None:
@@ -283,4 +291,4 @@ async def job_events_stream(request: Request):
         missing = ", ".join(str(j) for j in job_ids if j not in visible)
         return _error(404, "job_not_found", f"There is no job with the id {missing}.")
     stream = JobStream(job_ids, parse_cursor(request.headers.get("last-event-id"), len(job_ids)))
-    return EventSourceResponse(events_of(stream), ping=PING_SECONDS, send_timeout=30)
+    return EventSourceResponse(events_of(stream, authorization, session_key), ping=PING_SECONDS, send_timeout=30)

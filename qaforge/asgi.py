@@ -1,8 +1,10 @@
-"""ASGI entry point: `/events/...` goes to the live-updates stream (Starlette + sse-starlette), the rest to Django.
+"""ASGI entry point: `/events/...` (the live-updates stream) and the API's job event streams go to a small
+Starlette + sse-starlette app, the rest to Django.
 
-Served by daphne (`daphne qaforge.asgi:application`). The stream is a long-lived async response that must not
-tie up one of Django's sync threads per open page, hence its own small app; it authenticates the Django session
-itself (see generation.events).
+Served by daphne (`daphne qaforge.asgi:application`). A stream is a long-lived async response that must not
+tie up one of Django's sync threads per open page, hence its own small app; it skips Django's middleware, so each
+stream authenticates itself — the Django session, or an API token for the job streams — and re-checks that while
+open (see generation.events and generation.job_events).
 """
 
 import os

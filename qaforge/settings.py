@@ -169,8 +169,8 @@ QAFORGE_RETRY_MAX_SECONDS = float(os.environ.get("QAFORGE_RETRY_MAX_SECONDS") or
 QAFORGE_JOB_STALE_SECONDS = env_int("QAFORGE_JOB_STALE_SECONDS", 60)
 QAFORGE_JOB_MAX_ATTEMPTS = env_int("QAFORGE_JOB_MAX_ATTEMPTS", 3)
 QAFORGE_SSE_POLL_SECONDS = float(os.environ.get("QAFORGE_SSE_POLL_SECONDS") or 0.25)  # the live-updates watcher
-# How often an open live-updates stream re-checks its session and its user's access (ends within this time after
-# a logout, deactivation, password change or lost membership).
+# How often an open live-updates stream or API job event stream re-checks its session or token and its user's access
+# (ends within this time after a logout, deactivation, password change, revoked or expired token or lost membership).
 QAFORGE_SSE_SESSION_CHECK_SECONDS = float(os.environ.get("QAFORGE_SSE_SESSION_CHECK_SECONDS") or 5)
 QAFORGE_HEARTBEAT_SECONDS = float(os.environ.get("QAFORGE_HEARTBEAT_SECONDS") or 10)
 

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+from contextlib import asynccontextmanager
 from datetime import timedelta
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -24,6 +27,7 @@ from tests import factories
 from tests.cluster import module_cluster
 from tests.fake_gemini import start_fake_gemini
 from tests.services import running_daphne
+from tests.sse import Stream, in_thread, log_out, session_key
 
 committed = pytest.mark.django_db(transaction=True)
 
@@ -171,8 +175,6 @@ def test_bad_tokens_strangers_and_malformed_ids_get_json_errors(story, user, tok
 
 @committed
 def test_the_session_works_too(story, user):
-    from tests.sse import session_key
-
     job = finished_job(story, batches=0, status=JobStatus.CANCELLED)
     cookies = {"sessionid": session_key(user)}
 
@@ -183,6 +185,111 @@ def test_the_session_works_too(story, user):
 
     received = parse(asyncio.run(fetch()).text)
     assert [kind for _, kind, _ in received][-1] == "job_cancelled"
+
+
+# --- An open stream ends with its token, session or access ------------------------------------------------------
+
+
+@asynccontextmanager
+async def watcher_held():
+    """Hold the live-updates watcher (its one database thread) for the block: what is written meanwhile reaches no
+    stream until the block ends. A stream re-checks its access only every QAFORGE_SSE_SESSION_CHECK_SECONDS, so a
+    change the watcher read between a revocation and the next check would still go out (as on the pages); held,
+    the watcher hands over what the test writes after the revocation only once that check has had its say."""
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        held.set()
+        release.wait(30)
+
+    events.watcher._executor.submit(hold)  # behind a tick under way, if any
+    await asyncio.to_thread(held.wait, 10)
+    try:
+        yield
+    finally:
+        release.set()
+
+
+def finish_batch(job, index: int, **fields) -> None:
+    """A worker finishing batch `index` of `job` (a checkpoint and a write to the job row)."""
+    suggestion = {"title": "t", "scenarios": [{"name": "s", "steps": "Given a\nThen b"}] * 2}
+    BatchCheckpoint.objects.create(job=job, index=index, result={"index": index, "suggestions": [suggestion]})
+    GenerationJob.objects.filter(pk=job.pk).update(updated_at=timezone.now(), **fields)
+
+
+def revoke_token(caller):
+    ApiToken.objects.get(user=caller.user).revoke()
+
+
+def expire_token(caller):  # its expiry time comes
+    ApiToken.objects.filter(user=caller.user).update(expires_at=timezone.now())
+
+
+def deactivate_user(caller):
+    caller.user.is_active = False
+    caller.user.save()
+
+
+def lose_access(caller):
+    permissions.revoke(caller.user, caller.story.project)
+
+
+def log_out_session(caller):
+    log_out(caller.session)
+
+
+@committed
+@pytest.mark.parametrize(
+    ("auth", "end_it"),
+    [
+        ("token", revoke_token),
+        ("token", expire_token),
+        ("token", deactivate_user),
+        ("token", lose_access),
+        ("session", log_out_session),
+    ],
+    ids=["token-revoked", "token-expired", "user-deactivated", "access-lost", "session-logged-out"],
+)
+def test_an_open_stream_ends_once_its_token_session_or_access_ends_and_sends_nothing_more(
+    settings, user, story, token, auth, end_it
+):
+    settings.QAFORGE_SSE_SESSION_CHECK_SECONDS = 0.2
+    now = timezone.now()
+    job = GenerationJob.objects.create(
+        story=story, status=JobStatus.RUNNING, started_at=now, attempts=1, generator="gemini", batches_total=2
+    )
+    caller = SimpleNamespace(user=user, story=story, session=session_key(user))
+    if auth == "token":
+        credentials = {"headers": {"Authorization": f"Bearer {token}"}}
+    else:
+        credentials = {"session_key": caller.session}
+
+    async def scenario():
+        stream = await Stream(f"/api/jobs/{job.pk}/events", **credentials).open()
+        assert stream.status == 200
+        assert [name for name, _ in [await stream.next_event(), await stream.next_event()]] == [
+            "job_queued",
+            "job_started",
+        ]
+        await asyncio.sleep(0.6)  # a few checks pass: a good token or session keeps its stream
+        await in_thread(finish_batch, job, 0)
+        name, data = await stream.next_event()
+        assert (name, json.loads(data)["batch"]) == ("batch_completed", 1)
+
+        async with watcher_held():
+            await in_thread(end_it, caller)
+            # Written after the token, session or access ended: the rest of the job.
+            await in_thread(finish_batch, job, 1, status=JobStatus.READY, finished_at=timezone.now())
+            # The response ends by itself (the client never went away) within a check or two.
+            await asyncio.wait_for(stream.task, 10)
+        assert events.watcher.stats()["job_streams"] == 0
+        sent_after = stream.buffer
+        while not stream.chunks.empty():
+            sent_after += stream.chunks.get_nowait().decode()
+        assert "data:" not in sent_after  # not the second batch, not job_ready: nothing after the first batch
+        stream.gone.set()
+
+    asyncio.run(scenario())
 
 
 # --- End to end: daphne, a real qcluster, the fake Gemini server ----------------------------------------------
