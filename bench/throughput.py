@@ -89,6 +89,7 @@ def main() -> None:
                 sprint(run, size, args.latency, fake, pids, harness=[fake_process.pid, os.getpid()])
         if args.rpm_stories:
             limited = {"QAFORGE_LLM_RPM": str(args.rpm), "QAFORGE_LLM_RATE_WINDOW_SECONDS": str(args.window)}
+            forget_calls()
             with cluster(limited):
                 rate_limited(args, fake)
     finally:
@@ -264,6 +265,20 @@ def timeline(ids, calls, started: float, queueing: float, latency: float) -> Non
         f"    first call to last answer per job: median {spans[len(spans) // 2]:.2f}s, max {spans[-1]:.2f}s "
         f"(L = {latency:g}s)"
     )
+
+
+def forget_calls() -> None:
+    """Empty the cluster-wide limiter's store: the sprints' calls of the last seconds must not count in the
+    rate-limited run's first window."""
+    from django.conf import settings
+
+    from generation import ratelimit
+    from generation.models import RateLimitCall
+
+    RateLimitCall.objects.all().delete()
+    if settings.REDIS_URL:
+        limiter = ratelimit.store()
+        limiter.client.delete(*limiter.keys)
 
 
 def rate_limited(args, fake) -> None:
