@@ -273,6 +273,7 @@ async def events_of(
 
 
 async def job_events_stream(request: Request):
+    from api.errors import NOT_AUTHENTICATED
     from generation.events import PING_SECONDS, run_db
 
     authorization = request.headers.get("authorization")
@@ -281,7 +282,7 @@ async def job_events_stream(request: Request):
     if token_error is not None:
         return _error(401, *token_error)
     if user is None:
-        return _error(401, "not_authenticated", "Log in first, or send an API token: 'Authorization: Bearer <token>'.")
+        return _error(401, "not_authenticated", NOT_AUTHENTICATED)  # word for word what the API's other routes say
     try:
         job_ids = parse_job_ids(request.path_params.get("job_id"), request.query_params.get("ids", ""))
     except ValueError as error:
