@@ -7,6 +7,15 @@ from stories.models import Role
 from tests import factories
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item):
+    """Before a test's fixtures (its database) go: the model calls it made in this process are told to the rate
+    limiter's store now, not by the limiter's thread a moment later, when the database is gone."""
+    from generation.engine.limiter import LIMITER
+
+    LIMITER.drain()
+
+
 def pytest_collection_modifyitems(items):
     # Browser tests run last: playwright's sync API leaves an event loop running in the main thread for the rest of
     # the session, and asyncio.run() (the engine, the SSE tests) refuses to start inside a running loop.

@@ -79,6 +79,7 @@ class CallLimiter:
         self._pause_until = 0.0
         self._thread: threading.Thread | None = None
         self._in_flight = 0
+        self._exchanging = False  # the pump is in a round trip with the store
         self.max_in_flight = 0  # the most calls this process had in flight at once (tests, benchmarks)
         os.register_at_fork(after_in_child=self._after_fork)
 
@@ -147,6 +148,20 @@ class CallLimiter:
             self._ensure_pump()
         self._wake.set()
 
+    def drain(self, timeout: float = 5.0) -> bool:
+        """Tell the store now what this process has still to report, and wait until it has (tests: before the test's
+        database goes away under a report sent a moment later). True if nothing is left."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if not (self._done or self._sent or self._waiting or self._exchanging):
+                    return True
+                self._reported_at = time.monotonic() - REPORT_DELAY_SECONDS
+            self._wake.set()
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+
     # --- the pump ---
 
     def _ensure_pump(self) -> None:
@@ -160,6 +175,7 @@ class CallLimiter:
         self._wake = threading.Event()
         self._waiting, self._done, self._sent, self._thread = deque(), [], [], None
         self._reported_at = None
+        self._exchanging = False
         self._in_flight = self.max_in_flight = 0
 
     def _pump(self) -> None:
@@ -182,6 +198,7 @@ class CallLimiter:
                     sent, self._sent = self._sent, []
                     self._reported_at = None
                     pause_until = self._pause_until
+                    self._exchanging = True
                 exchange = ratelimit.Exchange(
                     now=time.time(),
                     wants=[(p.id, p.estimate) for p in wants],
@@ -195,6 +212,7 @@ class CallLimiter:
                     logger.warning("rate limiter store did not answer: %s", type(error).__name__)
                     _close_connection()
                     with self._lock:
+                        self._exchanging = False
                         self._done[:0] = done
                         self._sent[:0] = sent
                         if done or sent:
@@ -209,6 +227,7 @@ class CallLimiter:
                     continue
                 failing_since = None
                 with self._lock:
+                    self._exchanging = False
                     if self._pause_until == pause_until:
                         self._pause_until = 0.0  # handed to the store, which keeps it
                     self._grant(wants[:granted])
