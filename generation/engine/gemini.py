@@ -181,13 +181,17 @@ def make_client(config: GeminiConfig, transport=None) -> genai.Client:
 
 
 @functools.cache
-def _response_schema() -> types.Schema:
-    """BatchOut as the SDK's Schema, converted once per process. Given the pydantic class, the SDK converts it again
-    on every call (model_json_schema and its clean-up: about 2.4 of a call's 6.4 ms of CPU, measured); given this,
-    it sends the same JSON and answers `parsed` as plain JSON, which _batch_out() validates."""
+def _response_schema() -> dict:
+    """BatchOut in the SDK's Schema format, converted once per process, as the plain dict the SDK sends.
+
+    Given the pydantic class, the SDK converts it again on every call (model_json_schema and its clean-up); given a
+    types.Schema, it deep-copies that tree of pydantic objects with the config and dumps, cleans and re-validates it
+    on every call. Given this dict, the request is byte for byte the same and its CPU about 1 ms lower (of ~4.5 ms a
+    call, measured: a sprint's 150 calls build in one burst on two cores); `parsed` comes back as plain JSON, which
+    _batch_out() validates."""
     from google.genai import _transformers  # the SDK's own conversion, so the wire stays what it would send
 
-    return _transformers.t_schema(None, BatchOut)
+    return _transformers.t_schema(None, BatchOut).model_dump(mode="json", exclude_none=True)
 
 
 def _batch_out(response: types.GenerateContentResponse) -> BatchOut | None:
@@ -200,7 +204,9 @@ def _batch_out(response: types.GenerateContentResponse) -> BatchOut | None:
         return None
 
 
+@functools.cache
 def _content_config(model: str) -> types.GenerateContentConfig:
+    """One per model and process: the SDK copies a config before it uses it, so calls can share it."""
     return types.GenerateContentConfig(
         system_instruction=SYSTEM_INSTRUCTION,
         response_mime_type="application/json",

@@ -24,6 +24,20 @@ def test_problems_are_readable():
     assert problems and "exactly one scenario" in problems[0]
 
 
+def test_a_scenario_that_broke_the_parser_leaves_nothing_behind_for_the_next_check():
+    # The parser and its token matcher are reused per thread: a parse that failed half-way (in the middle of a doc
+    # string or a table) must not change how the next scenario is read.
+    broken = [
+        ScenarioText("A", 'Given a note\n"""\nnever closed'),
+        ScenarioText("B", "Given <n> items\nThen <n> shown\nExamples:\n| n |\n| 1 | 2 |"),
+        ScenarioText("C", "Given x\nScenario: another\nThen y"),
+    ]
+    valid = ScenarioText("Pay", "Given a cart\nWhen I pay\nThen it is paid")
+    for scenario in broken:
+        gherkin.scenario_problems(scenario)
+        assert gherkin.scenario_problems(valid) == []
+
+
 def test_scenario_outline_with_examples_is_accepted_and_parses():
     steps = "Given <count> items\nWhen I pay\nThen I pay <total>\nExamples:\n| count | total |\n| 1 | 5 |"
     scenario = ScenarioText("Totals", steps)
