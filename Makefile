@@ -53,6 +53,7 @@ test: setup
 bench: setup
 	$(PY) bench/generation.py
 	$(PY) bench/jobs.py
+	$(PY) bench/engine_cpu.py
 	$(PY) bench/throughput.py
 	$(PY) bench/sse.py
 	$(PY) bench/export.py
