@@ -23,9 +23,8 @@ import threading
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Case, FloatField, IntegerField, Q, Value, When
-from django.db.models.functions import Greatest
+from django.db import connection, transaction
+from django.db.models import Q
 
 MARGIN_SECONDS = 0.5  # added to the window: network jitter between the limiter and Gemini
 POLL_SECONDS = 0.2  # how soon to ask again when only the concurrency limit is full (a slot frees at any moment)
@@ -155,16 +154,7 @@ class DatabaseStore:
 
         with transaction.atomic():
             state, _ = RateLimitState.objects.select_for_update().get_or_create(pk=1)
-            # One UPDATE for all the moved calls and one for all the finished ones (not one per call: each statement
-            # runs while this transaction holds the lock every other worker's limiter waits for).
-            moves = dict(ex.moves())
-            if moves:
-                moved_to = Case(*(When(pk=k, then=Value(at)) for k, at in moves.items()), output_field=FloatField())
-                RateLimitCall.objects.filter(pk__in=list(moves)).update(started=Greatest("started", moved_to))
-            done = {call_id: tokens for call_id, tokens, *_ in ex.done}
-            if done:
-                real = Case(*(When(pk=k, then=Value(t)) for k, t in done.items()), output_field=IntegerField())
-                RateLimitCall.objects.filter(pk__in=list(done)).update(tokens=real, busy_until=None)
+            _update_calls(ex)
             if ex.pause_until > state.paused_until:
                 state.paused_until = ex.pause_until
                 state.save(update_fields=["paused_until"])
@@ -185,6 +175,27 @@ class DatabaseStore:
                 for call_id, tokens in ex.wants[:granted]
             )
             return granted, retry
+
+
+def _update_calls(ex: Exchange) -> None:
+    """Move the sent calls' starts and write the finished calls' real token counts: one prepared statement each, run
+    for all their rows at once (executemany). As ORM UPDATEs with a CASE WHEN per call, building the statements cost
+    more CPU than the rest of an exchange (py-spy: 4% of a sprint's cluster CPU), all of it while this transaction
+    holds the lock every other worker's limiter waits for."""
+    from generation.models import RateLimitCall
+
+    moves, done = ex.moves(), [(tokens, call_id) for call_id, tokens, *_ in ex.done]
+    if not moves and not done:
+        return
+    table, quote = RateLimitCall._meta.db_table, connection.ops.quote_name
+    with connection.cursor() as cursor:
+        if moves:
+            cursor.executemany(
+                f"UPDATE {quote(table)} SET started = CASE WHEN started < %s THEN %s ELSE started END WHERE id = %s",
+                [(at, at, call_id) for call_id, at in moves],
+            )
+        if done:
+            cursor.executemany(f"UPDATE {quote(table)} SET tokens = %s, busy_until = NULL WHERE id = %s", done)
 
 
 # The same rule as decide(), atomically inside Redis. KEYS: calls (zset id -> granted at), tokens (hash id -> tokens),

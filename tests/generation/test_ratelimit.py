@@ -57,13 +57,12 @@ def test_a_pause_from_a_429_grants_nothing_until_it_ends():
 # --- the stores: one behaviour -------------------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["memory", "database", "redis"])
+@pytest.fixture(params=["memory", pytest.param("database", marks=pytest.mark.django_db(transaction=True)), "redis"])
 def store(request):
     if request.param == "memory":
         yield ratelimit.MemoryStore()
         return
     if request.param == "database":
-        request.getfixturevalue("transactional_db")
         yield ratelimit.DatabaseStore()
         return
     redis_store = ratelimit.RedisStore("redis://127.0.0.1:6379/0", f"qaforge-test:{uuid.uuid4().hex}")
