@@ -1,45 +1,24 @@
-"""Live badge updates: one Server-Sent Events stream per page, fed by one database watcher per server process.
-
-`GET /events/stories?ids=1,2,3` (served by sse-starlette; `qaforge/asgi.py` routes `/events/` here) streams
-the badge of each listed story as the event `story-<pk>` whose data is the badge partial
-(`generation.badges.render_badge`), and a `job-finished` event (a toast) when a job becomes ready or fails.
-
-These requests skip Django's middleware, so the stream authenticates the Django session itself, the way
-`django.contrib.auth.get_user` does (session auth hash included), shows only the stories `stories.permissions`
-lets its user see, and re-checks both every QAFORGE_SSE_SESSION_CHECK_SECONDS: a stream whose user logged out,
-was deactivated, changed password or lost access to one of its stories ends, sending nothing more.
+"""The shared watcher: which jobs changed, read once per process, and which open streams hear of it.
 
 Database load does not grow with the number of open pages: a single `Watcher` task per process polls for jobs
 changed since its high-water mark a few times a second (one query per tick), renders each changed badge once
-and hands it to every stream subscribed to that story. Each stream keeps only the latest badge per story, so a
-slow client never piles up stale updates.
+and hands it to every stream subscribed to that story (a `Subscription`). Each stream keeps only the latest badge
+per story, so a slow client never piles up stale updates. The API's job event streams (`generation.job_events`)
+ride on the same watcher.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
-import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from functools import partial
-from importlib import import_module
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model, load_backend
-from django.core.exceptions import ValidationError
-from django.db import DatabaseError, connection, connections
-from django.db.models import Max, OuterRef, Q, Subquery
-from django.utils import timezone
-from django.utils.crypto import constant_time_compare
-from sse_starlette import EventSourceResponse, ServerSentEvent
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse
-from starlette.routing import Route
+from django.db import DatabaseError, connection
+from django.db.models import Max, OuterRef, Subquery
+from sse_starlette import ServerSentEvent
 
 from generation import job_events
 from generation.badges import (
@@ -50,156 +29,17 @@ from generation.badges import (
     render_badge,
     render_jobs_toast,
 )
-from generation.models import ACTIVE_STATUSES, GenerationJob, JobStatus
-from stories import permissions
+from generation.events.db import _Counter, connect_queries
+from generation.models import GenerationJob, JobStatus
 
 log = logging.getLogger("qaforge.events")
 
-MAX_STORIES_PER_STREAM = 200
-# On (re)connect, rows whose latest job changed this recently get their badge re-sent even if it finished.
-RECENT_JOB_WINDOW = timedelta(minutes=10)
-PING_SECONDS = 15
-RECONNECT_MILLISECONDS = 2000
 TOAST_EVENT = "job-finished"
 TOAST_STATUSES = (JobStatus.READY, JobStatus.FAILED)
 
 
-# --- Who is asking, and what may they see ----------------------------------------------------------------------
-
-
-class _Counter:
-    """A thread-safe count of SQL statements, installed with `connection.execute_wrapper`."""
-
-    def __init__(self) -> None:
-        self.value = 0
-        self._lock = threading.Lock()
-
-    def __call__(self, execute, sql, params, many, context):
-        with self._lock:
-            self.value += 1
-        return execute(sql, params, many, context)
-
-
-connect_queries = _Counter()
-
-
-def session_user(session_key: str | None):
-    """The active user signed in with this session key, or None. Sync: run it through sync_to_async.
-
-    Mirrors `django.contrib.auth.get_user` (same session keys, backend check and session-hash check, fallback
-    secrets accepted) but never writes to the session: the stream has no response cookie to update.
-    """
-    if not session_key:
-        return None
-    engine = import_module(settings.SESSION_ENGINE)
-    data = engine.SessionStore(session_key).load()  # {} for an unknown, expired or tampered session
-    try:
-        user_id = get_user_model()._meta.pk.to_python(data[SESSION_KEY])
-        backend_path = data[BACKEND_SESSION_KEY]
-    except (KeyError, ValidationError):
-        return None
-    if backend_path not in settings.AUTHENTICATION_BACKENDS:
-        return None
-    user = load_backend(backend_path).get_user(user_id)
-    if user is None or not getattr(user, "is_active", False):
-        return None
-    session_hash = data.get(HASH_SESSION_KEY)
-    if not session_hash:
-        return None
-    # A changed password changes the hash, which signs out every other session (as in get_user).
-    expected = [user.get_session_auth_hash(), *user.get_session_auth_fallback_hash()]
-    if not any(constant_time_compare(session_hash, h) for h in expected):
-        return None
-    return user
-
-
-def visible_story_ids(user, story_ids: Iterable[int]) -> list[int]:
-    """The subset of `story_ids` that exist and `user` may see (`stories.permissions`)."""
-    return list(permissions.stories_visible_to(user).filter(pk__in=list(story_ids)).values_list("pk", flat=True))
-
-
-def parse_story_ids(raw: str) -> list[int]:
-    """`"1,2,3"` → `[1, 2, 3]`; raises ValueError (with a message for a person) on anything else."""
-    ids: list[int] = []
-    for part in raw.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        if not part.isdigit() or len(part) > 18:
-            raise ValueError(f"Story ids must be whole numbers, not {part[:20]!r}.")
-        ids.append(int(part))
-    ids = list(dict.fromkeys(ids))
-    if len(ids) > MAX_STORIES_PER_STREAM:
-        raise ValueError(f"At most {MAX_STORIES_PER_STREAM} stories per stream.")
-    return ids
-
-
-def parse_import_ids(raw: str) -> list[str]:
-    """`"<uuid>"` (the import page's job) → `["<uuid>"]`; at most one: an import page watches its own job."""
-    raw = raw.strip()
-    if not raw:
-        return []
-    try:
-        return [str(uuid.UUID(raw))]
-    except ValueError:
-        raise ValueError("The import id must be a UUID.") from None
-
-
-def editable_import_ids(user, import_ids: list[str]) -> list[str]:
-    """The import jobs among `import_ids` that `user` may steer (stories.permissions: editors of their project)."""
-    from stories.models import ImportJob
-
-    if not import_ids:
-        return []
-    jobs = permissions.editable(ImportJob.objects.filter(pk__in=import_ids), user)
-    return [str(pk) for pk in jobs.values_list("pk", flat=True)]
-
-
-def initial_imports(import_ids: list[str]) -> list[tuple[str, str]]:
-    from stories.importing.jobs import render_status
-    from stories.models import ImportJob
-
-    return [
-        (str(job.pk), render_status(job))
-        for job in ImportJob.objects.select_related("project").filter(pk__in=import_ids)
-    ]
-
-
 def import_event_name(job_id) -> str:
     return f"import-{job_id}"  # the same spelling as stories.importing.jobs.event_name
-
-
-def _with_own_connection(func, *args):
-    """Run connect-time database work in a pool thread and close that thread's connection afterwards.
-
-    These calls happen once per (re)connect, not per tick; closing keeps no idle connection per pool thread
-    (and lets the test database be dropped on PostgreSQL).
-    """
-    try:
-        with connection.execute_wrapper(connect_queries):
-            return func(*args)
-    finally:
-        connections.close_all()
-
-
-async def run_db(func, *args):
-    return await sync_to_async(_with_own_connection, thread_sensitive=False)(func, *args)
-
-
-def initial_badges(story_ids: list[int]) -> list[tuple[int, str]]:
-    """Badges of the rows whose latest job is active or changed recently: what a (re)connecting page needs."""
-    if not story_ids:
-        return []
-    recent = timezone.now() - RECENT_JOB_WINDOW
-    jobs = (
-        latest_jobs_queryset()
-        .filter(story_id__in=story_ids)
-        .filter(Q(status__in=ACTIVE_STATUSES) | Q(updated_at__gte=recent))
-    )
-    return [(job.story_id, render_badge(job.story, job)) for job in attach_counts(jobs)]
-
-
-# --- The shared watcher ----------------------------------------------------------------------------------------
 
 
 class Subscription:
@@ -488,104 +328,3 @@ class Watcher:
 
 
 watcher = Watcher(interval=getattr(settings, "QAFORGE_SSE_POLL_SECONDS", 0.25))
-
-
-# --- The endpoints ---------------------------------------------------------------------------------------------
-
-
-async def request_user(request: Request):
-    return await run_db(session_user, request.cookies.get(settings.SESSION_COOKIE_NAME))
-
-
-def still_allowed(session_key: str, story_ids: list[int], import_ids: list[str] = ()) -> bool:
-    """Is the session still signed in (not logged out, user active, password unchanged) and may its user still see
-    every story of the stream (and steer its import job)? Sync: run it through run_db."""
-    user = session_user(session_key)
-    return (
-        user is not None
-        and set(visible_story_ids(user, story_ids)) == set(story_ids)
-        and set(editable_import_ids(user, list(import_ids))) == set(import_ids)
-    )
-
-
-async def while_allowed(next_events, allowed, done=lambda: False) -> AsyncIterator[ServerSentEvent]:
-    """The batches `next_events()` returns, for as long as `allowed()` (a coroutine: the stream's own question of
-    who may still listen) holds, until `done()`. `allowed` is asked every QAFORGE_SSE_SESSION_CHECK_SECONDS and
-    always before sending what arrived after a check fell due; when it fails this ends, sending nothing more.
-    Both streams use it: the page's badges (`badge_events`) and the API's job events (`generation.job_events`)."""
-    loop = asyncio.get_running_loop()
-    every = settings.QAFORGE_SSE_SESSION_CHECK_SECONDS
-    next_check = loop.time() + every
-    while not done():
-        try:
-            batch = await asyncio.wait_for(next_events(), max(0.0, next_check - loop.time()))
-        except TimeoutError:
-            batch = []
-        if loop.time() >= next_check:
-            if not await allowed():
-                # Signed out, token revoked or expired, deactivated or access lost: end the response. An
-                # EventSource reconnects, is refused (401/404) and stops; what was pending is never sent.
-                log.info("live updates: a stream ended because its session, token or access ended")
-                return
-            next_check = loop.time() + every
-        for event in batch:
-            yield event
-
-
-async def badge_events(
-    story_ids: list[int], session_key: str, import_ids: list[str] = ()
-) -> AsyncIterator[ServerSentEvent]:
-    """The events of one stream; it ends when `still_allowed` fails (see `while_allowed`)."""
-    subscription = watcher.subscribe(story_ids, import_ids)  # before the initial state: no change falls between
-    try:
-        yield ServerSentEvent(comment="connected", retry=RECONNECT_MILLISECONDS)
-        for story_id, html in await run_db(initial_badges, story_ids):
-            yield ServerSentEvent(data=html, event=badge_event_name(story_id))
-        for job_id, html in await run_db(initial_imports, import_ids):
-            yield ServerSentEvent(data=html, event=import_event_name(job_id))
-        allowed = partial(run_db, still_allowed, session_key, story_ids, import_ids)
-        async for event in while_allowed(subscription.next_events, allowed):
-            yield event
-    finally:
-        # Runs when the client goes (sse-starlette cancels the generator on http.disconnect) or the server stops.
-        watcher.unsubscribe(subscription)
-
-
-async def stories_stream(request: Request):
-    user = await request_user(request)
-    if user is None:
-        return PlainTextResponse("Sign in to receive live updates.", status_code=401)
-    try:
-        story_ids = parse_story_ids(request.query_params.get("ids", ""))
-        import_ids = parse_import_ids(request.query_params.get("import", ""))
-    except ValueError as exc:
-        return PlainTextResponse(str(exc), status_code=400)
-    visible = await run_db(visible_story_ids, user, story_ids)
-    if story_ids and not visible:  # as for pages: what the user may not see does not exist for them
-        return PlainTextResponse("There are no such stories.", status_code=404)
-    watched_imports = await run_db(editable_import_ids, user, import_ids)
-    if import_ids and not watched_imports:
-        return PlainTextResponse("There is no such import.", status_code=404)
-    session_key = request.cookies.get(settings.SESSION_COOKIE_NAME)
-    return EventSourceResponse(badge_events(visible, session_key, watched_imports), ping=PING_SECONDS, send_timeout=30)
-
-
-async def stream_stats(request: Request):
-    """Watcher counters for benchmarks and operators (staff only)."""
-    user = await request_user(request)
-    if user is None:
-        return PlainTextResponse("Sign in first.", status_code=401)
-    if not user.is_staff:
-        return PlainTextResponse("Staff only.", status_code=403)
-    return JSONResponse(await watcher.astats())
-
-
-app = Starlette(
-    routes=[
-        Route("/events/stories", stories_stream, methods=["GET"]),
-        Route("/events/_stats", stream_stats, methods=["GET"]),
-        # The API's typed job events (generation.job_events): token or session; qaforge/asgi.py routes them here.
-        Route("/api/jobs/events", job_events.job_events_stream, methods=["GET"]),
-        Route("/api/jobs/{job_id}/events", job_events.job_events_stream, methods=["GET"]),
-    ]
-)
