@@ -4,7 +4,7 @@ Builds a project of S stories x T test cases x 3 scenarios (default 500 x 10: 5,
 a fresh SQLite database, then for each format prints the time to the first chunk as a fraction of the whole export,
 and the peak Python memory while streaming the export (each chunk dropped as it is sent) beside the peak when the same
 export is held whole (what a non-streaming response would do). Streaming memory is bounded by one batch of stories
-(exporting.BATCH_STORIES) however large the project; held memory grows with it.
+(exporting.selection.BATCH_STORIES) however large the project; held memory grows with it.
 
     .venv/bin/python bench/export.py [--stories 500] [--test-cases 10]
 """

@@ -81,7 +81,7 @@ def test_selected_stories_download_as_xray_csv_with_the_excel_switch(viewer, sho
 
 def test_the_download_streams_a_block_at_a_time(viewer, shop, monkeypatch):
     monkeypatch.setattr(export_views, "CHUNK_BYTES", 1)
-    monkeypatch.setattr(exporting, "BATCH_STORIES", 1)
+    monkeypatch.setattr(exporting.selection, "BATCH_STORIES", 1)
     response = viewer.get(reverse("stories:export"), {"project": "SHOP", "format": "json"})
     blocks = iter(response.streaming_content)
     with CaptureQueriesContext(connection) as first:

@@ -20,7 +20,7 @@ from stories.demo_data import load_demo
 from stories.models import Scenario, UserStory
 from tests import factories
 
-# The column lists the importers document (see stories/exporting.py's docstring for the sources).
+# The column lists the importers document (the sources: docstrings of stories/exporting/xray.py and testrail.py).
 XRAY_REQUIRED = ["Test ID", "Summary", "Test Type"]
 TESTRAIL_COLUMNS = [
     "Title",
@@ -448,7 +448,7 @@ def test_queries_do_not_grow_with_the_number_of_test_cases(db):
 
 
 def test_streaming_fetches_stories_in_batches(db, settings, monkeypatch):
-    monkeypatch.setattr(exporting, "BATCH_STORIES", 2)
+    monkeypatch.setattr(exporting.selection, "BATCH_STORIES", 2)
     stories = [factories.make_story(key=f"S-{n}") for n in range(5)]
     for story in stories:
         factories.make_test_case(story)
