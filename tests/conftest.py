@@ -1,5 +1,7 @@
 # Environment defaults for tests (DEBUG, SECRET_KEY, an empty GEMINI_API_KEY) are set by pytest-env in pyproject.toml,
 # because pytest-django imports the settings before any conftest runs.
+import time
+
 import pytest
 
 from stories import permissions
@@ -28,6 +30,33 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if any(defs[-1].scope == "module" for defs in item._fixtureinfo.name2fixturedefs.values()):
             item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def flush_again_after_a_deadlock():
+    """Transactional tests end with one TRUNCATE of every table. On PostgreSQL a query that a live server's stream
+    or a cluster still runs at that moment, reading several tables, can deadlock with it, and PostgreSQL cancels one of
+    the two: sometimes the flush (seen once in a browser test's teardown). The flush is one transaction, so a
+    cancelled one changed nothing and is simply run again."""
+    from django.core.management.base import CommandError
+    from django.db import OperationalError
+    from django.test import TransactionTestCase
+
+    flush = TransactionTestCase._fixture_teardown
+
+    def flush_retrying(self):
+        for attempt in range(1, 4):
+            try:
+                return flush(self)
+            except CommandError as error:  # flush wraps the database's error: "… couldn't be flushed"
+                deadlock = isinstance(error.__cause__, OperationalError) and "deadlock" in str(error.__cause__)
+                if not deadlock or attempt == 3:
+                    raise
+                time.sleep(0.2 * attempt)
+
+    TransactionTestCase._fixture_teardown = flush_retrying
+    yield
+    TransactionTestCase._fixture_teardown = flush
 
 
 @pytest.fixture(autouse=True)
