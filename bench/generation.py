@@ -13,6 +13,7 @@ import argparse
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -48,9 +49,15 @@ def main() -> int:
     os.environ["GEMINI_API_KEY"] = "bench-key-not-secret"
     os.environ["GEMINI_BASE_URL"] = url
     os.environ["QAFORGE_GENERATOR"] = "gemini"
+    # Its own SQLite database under /tmp, migrated: the cluster-wide rate limiter keeps its calls in the database.
+    os.environ["QAFORGE_DATA_DIR"] = tempfile.mkdtemp(prefix="qaforge-bench-generation-")
+    os.environ.pop("DATABASE_URL", None)
     import django
 
     django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
     from django.conf import settings
 
     from generation.engine import GenerationRequest, generate
