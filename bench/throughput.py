@@ -60,6 +60,7 @@ def main() -> None:
     for name in ("DATABASE_URL", "REDIS_URL", "QAFORGE_WORKERS", "QAFORGE_JOBS_PER_WORKER", "QAFORGE_LLM_RPM"):
         os.environ.pop(name, None)  # default settings: SQLite, the ORM broker, 8 workers, default limits
     if args.database_url:
+        create_database(args.database_url)
         base_env["DATABASE_URL"] = args.database_url
     if args.redis_url:
         base_env["REDIS_URL"] = args.redis_url
@@ -100,6 +101,24 @@ def main() -> None:
     finally:
         fake_process.terminate()
         fake_process.wait(timeout=5)
+
+
+def create_database(url: str) -> None:
+    """Create the PostgreSQL database the URL names if it does not exist yet (the server's `postgres` database is
+    asked), so `--database-url` works on a fresh server."""
+    import dj_database_url
+    import psycopg
+
+    settings = dj_database_url.parse(url)
+    server = {
+        "host": settings["HOST"] or None,
+        "port": settings["PORT"] or None,
+        "user": settings["USER"] or None,
+        "password": settings["PASSWORD"] or None,
+    }
+    with psycopg.connect(dbname="postgres", autocommit=True, **server) as admin:
+        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [settings["NAME"]]).fetchone():
+            admin.execute(f'CREATE DATABASE "{settings["NAME"]}"')
 
 
 class cluster:
