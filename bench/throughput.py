@@ -39,7 +39,11 @@ def main() -> None:
     parser.add_argument("--rpm", type=int, default=12, help="requests per window for the rate-limited run")
     parser.add_argument("--window", type=float, default=10.0, help="the limit's window in seconds (default 60 in use)")
     parser.add_argument("--rpm-stories", type=int, default=10)
-    parser.add_argument("--database-url", default="", help="e.g. postgres://postgres@127.0.0.1:5432/qaforge_bench")
+    parser.add_argument(
+        "--database-url",
+        default="",
+        help="e.g. postgres://postgres@127.0.0.1:5432/qaforge_bench (dropped and created afresh)",
+    )
     parser.add_argument("--redis-url", default="", help="e.g. redis://127.0.0.1:6379/0 (the scale-out path)")
     args = parser.parse_args()
     sizes = [int(n) for n in args.stories.split(",") if n.strip()]
@@ -60,7 +64,7 @@ def main() -> None:
     for name in ("DATABASE_URL", "REDIS_URL", "QAFORGE_WORKERS", "QAFORGE_JOBS_PER_WORKER", "QAFORGE_LLM_RPM"):
         os.environ.pop(name, None)  # default settings: SQLite, the ORM broker, 8 workers, default limits
     if args.database_url:
-        create_database(args.database_url)
+        fresh_database(args.database_url)
         base_env["DATABASE_URL"] = args.database_url
     if args.redis_url:
         base_env["REDIS_URL"] = args.redis_url
@@ -103,9 +107,9 @@ def main() -> None:
         fake_process.wait(timeout=5)
 
 
-def create_database(url: str) -> None:
-    """Create the PostgreSQL database the URL names if it does not exist yet (the server's `postgres` database is
-    asked), so `--database-url` works on a fresh server."""
+def fresh_database(url: str) -> None:
+    """A fresh PostgreSQL database named by the URL (through the server's `postgres` database), dropped first if an
+    earlier run left it: a run starts empty, as it does on SQLite."""
     import dj_database_url
     import psycopg
 
@@ -117,8 +121,8 @@ def create_database(url: str) -> None:
         "password": settings["PASSWORD"] or None,
     }
     with psycopg.connect(dbname="postgres", autocommit=True, **server) as admin:
-        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [settings["NAME"]]).fetchone():
-            admin.execute(f'CREATE DATABASE "{settings["NAME"]}"')
+        admin.execute(f'DROP DATABASE IF EXISTS "{settings["NAME"]}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{settings["NAME"]}"')
 
 
 class cluster:

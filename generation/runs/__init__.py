@@ -54,7 +54,16 @@ from generation.runs.estimates import (
     work_ahead,
 )
 from generation.runs.lease import Lease, _write
-from generation.runs.one_job import HANDED_BACK, STOPPING, _Run, _run_claimed, _run_held, _store_result, hand_back
+from generation.runs.one_job import (
+    HANDED_BACK,
+    STOPPING,
+    _read,
+    _Run,
+    _run_claimed,
+    _run_held,
+    _store_result,
+    hand_back,
+)
 
 __all__ = [
     "CLAIM_POLL_SECONDS",
@@ -70,6 +79,7 @@ __all__ = [
     "_claimed",
     "_pass_on",
     "_positions",
+    "_read",
     "_run_claimed",
     "_run_held",
     "_store_result",

@@ -58,10 +58,12 @@ def run_task(job_id) -> str:
     # The engine's batch callbacks only hand their writes to the writer and wait for the commit: one thread per job,
     # none holding a database connection, so the writes of many jobs can share a transaction.
     callbacks = ThreadPoolExecutor(max_workers=room, thread_name_prefix="qaforge-job-callbacks")
+    # One thread and connection read every job of this task before its calls (runs._read).
+    reads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qaforge-job-reads")
     try:
         while True:
             for pk in claimed:
-                running.add(pool.submit(runs._run_claimed, pk, lease, writer, callbacks))
+                running.add(pool.submit(runs._run_claimed, pk, lease, writer, callbacks, reads))
             claimed = []
             if running:
                 finished, running = wait(running, timeout=runs.CLAIM_POLL_SECONDS, return_when=FIRST_COMPLETED)
@@ -74,6 +76,8 @@ def run_task(job_id) -> str:
     finally:
         pool.shutdown(wait=True)
         callbacks.shutdown(wait=True)
+        reads.submit(lambda: connection.close()).result()  # (looked up and closed on the reading thread)
+        reads.shutdown(wait=True)
         lease.stop()
         writer.stop()
         connection.close()
