@@ -27,7 +27,7 @@ def run_job(job_id) -> str:
     writer = lease.writer = GroupCommit().start()
     lease.start()
     try:
-        return runs._run_claimed(job_id, lease, writer)
+        return runs._run_claimed(job_id, runs.Shared(lease, writer))
     finally:
         lease.stop()
         writer.stop()
@@ -58,12 +58,13 @@ def run_task(job_id) -> str:
     # The engine's batch callbacks only hand their writes to the writer and wait for the commit: one thread per job,
     # none holding a database connection, so the writes of many jobs can share a transaction.
     callbacks = ThreadPoolExecutor(max_workers=room, thread_name_prefix="qaforge-job-callbacks")
-    # One thread and connection read every job of this task before its calls (runs._read).
+    # One thread and connection read every job of this task before its calls (Shared.read).
     reads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qaforge-job-reads")
+    shared = runs.Shared(lease, writer, callbacks, reads)
     try:
         while True:
             for pk in claimed:
-                running.add(pool.submit(runs._run_claimed, pk, lease, writer, callbacks, reads))
+                running.add(pool.submit(runs._run_claimed, pk, shared))
             claimed = []
             if running:
                 finished, running = wait(running, timeout=runs.CLAIM_POLL_SECONDS, return_when=FIRST_COMPLETED)

@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from django.db import DatabaseError, connection, transaction
 from django.db.models import F
@@ -77,47 +78,45 @@ class _Run:
         return runs.STOPPING.is_set() or self.lease.lost(self.job.pk)
 
 
-def _run_claimed(
-    job_id,
-    lease: runs.Lease,
-    writer: GroupCommit,
-    callbacks: ThreadPoolExecutor | None = None,
-    reads: ThreadPoolExecutor | None = None,
-) -> str:
-    """Run a job this lease has just claimed, to ready, failed, cancelled or handed back. `reads`: a one-thread
-    executor whose thread reads the job for every job of the task (see _read)."""
-    lease.add(job_id)
+@dataclass(frozen=True)
+class Shared:
+    """What the jobs of one task share: the lease, the writer, the threads that run the engine's batch callbacks
+    (None: the engine makes its own) and the thread that reads each job before its calls (None: the job's own)."""
+
+    lease: runs.Lease
+    writer: GroupCommit
+    callbacks: ThreadPoolExecutor | None = None
+    reads: ThreadPoolExecutor | None = None
+
+    def read(self, query):
+        """query() on the reading thread, through its one database connection.
+
+        A job's thread only reads its job before the calls (its writes go through the writer): opening a connection
+        of its own for that cost a PostgreSQL backend per job, and a 100-story sprint's jobs opening theirs at once
+        held their first calls back (measured: claimed to first call ~1 s on PostgreSQL, 0.5 s on SQLite)."""
+        return self.reads.submit(query).result() if self.reads is not None else query()
+
+
+def _run_claimed(job_id, shared: Shared) -> str:
+    """Run a job this task has just claimed, to ready, failed, cancelled or handed back."""
+    shared.lease.add(job_id)
     try:
-        return runs._run_held(job_id, lease, writer, callbacks, reads)
+        return runs._run_held(job_id, shared)
     finally:
-        lease.remove(job_id)
+        shared.lease.remove(job_id)
         connection.close()
 
 
-def _read(reads: ThreadPoolExecutor | None, query):
-    """query() on the task's reading thread, through its one database connection, or in this thread without one.
-
-    A job's thread only reads its job before the calls (its writes go through the writer): opening a connection of
-    its own for that cost a PostgreSQL backend per job, and a 100-story sprint's jobs opening theirs at once held
-    their first calls back (measured: claimed to first call ~1 s on PostgreSQL, 0.5 s on SQLite)."""
-    return reads.submit(query).result() if reads is not None else query()
-
-
-def _run_held(
-    job_id,
-    lease: runs.Lease,
-    writer: GroupCommit,
-    callbacks: ThreadPoolExecutor | None = None,
-    reads: ThreadPoolExecutor | None = None,
-) -> str:
+def _run_held(job_id, shared: Shared) -> str:
+    lease, writer, callbacks = shared.lease, shared.writer, shared.callbacks
     token = lease.token
-    job = runs._read(reads, lambda: GenerationJob.objects.select_related("story__project").get(pk=job_id))
+    job = shared.read(lambda: GenerationJob.objects.select_related("story__project").get(pk=job_id))
     jobs._transition(job.pk, "running", story=job.story.key, attempt=job.attempts, worker=job.worker)
     started = time.monotonic()
     run = runs._Run(job, lease, writer)
     try:
         # Inside the try: whatever fails from here on fails the job with its reason, never leaves it Running.
-        checkpoints = runs._read(reads, lambda: list(job.checkpoints.values_list("index", "result")))
+        checkpoints = shared.read(lambda: list(job.checkpoints.values_list("index", "result")))
         done = {index: engine.BatchResult.from_dict(result) for index, result in checkpoints}
         request = engine.GenerationRequest(
             test_cases=job.test_cases,
