@@ -94,7 +94,15 @@ class Shared:
         A job's thread only reads its job before the calls (its writes go through the writer): opening a connection
         of its own for that cost a PostgreSQL backend per job, and a 100-story sprint's jobs opening theirs at once
         held their first calls back (measured: claimed to first call ~1 s on PostgreSQL, 0.5 s on SQLite)."""
-        return self.reads.submit(query).result() if self.reads is not None else query()
+        return self.reads.submit(_reading, query).result() if self.reads is not None else query()
+
+
+def _reading(query):
+    try:
+        return query()
+    except DatabaseError:
+        connection.close()  # (a broken connection is not kept for the task's next job: the next read opens another)
+        raise
 
 
 def _run_claimed(job_id, shared: Shared) -> str:

@@ -390,3 +390,26 @@ def test_saving_with_nothing_kept_is_a_discard(story):
     assert not SuggestedTestCase.objects.exists()
     with pytest.raises(jobs.JobStateError):  # and it stays discarded: a second save does not "save" it
         jobs.save_suggestions(job)
+
+
+def test_a_task_s_reading_thread_drops_a_connection_that_failed_and_the_next_job_reads_again(transactional_db):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import OperationalError, connection
+
+    story = factories.make_story(title="Read by the task's reading thread")
+    reads = ThreadPoolExecutor(max_workers=1)
+    shared = runs.Shared(lease=runs.Lease(), writer=None, reads=reads)
+
+    def on_a_broken_connection():
+        connection.ensure_connection()
+        raise OperationalError("server closed the connection unexpectedly")
+
+    try:
+        with pytest.raises(OperationalError):
+            shared.read(on_a_broken_connection)
+        assert reads.submit(lambda: connection.connection).result() is None, "the broken connection is not kept"
+        assert shared.read(lambda: type(story).objects.get(pk=story.pk).title) == "Read by the task's reading thread"
+    finally:
+        reads.submit(lambda: connection.close()).result()
+        reads.shutdown()
