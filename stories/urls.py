@@ -5,7 +5,7 @@ from stories import export_views, history_views, import_views, member_views, vie
 app_name = "stories"
 urlpatterns = [
     path("", views.story_list, name="list"),
-    # Fixed paths come before <key>/; stories.forms.RESERVED_STORY_KEYS keeps keys from shadowing them.
+    # Fixed paths come before <key>/; stories.forms.story.RESERVED_STORY_KEYS keeps keys from shadowing them.
     path("new/", views.create_story, name="create_story"),
     path("import/", import_views.import_stories, name="import_stories"),
     path("import/tests/", import_views.import_tests, name="import_tests"),
